@@ -1,0 +1,145 @@
+// Package callflow is the contact center's domain logic: which agent a
+// caller is offered to, what a transfer does, what ends a call, and how the
+// database follows what Twilio reports. Handlers parse requests and call it;
+// it talks to Twilio only through the Telephony interface.
+package callflow
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/warmtransfer/warmtransfer/models"
+)
+
+// Telephony is what the call flow needs from Twilio.
+type Telephony interface {
+	// Ring calls a browser phone; answering it fetches req.URL.
+	Ring(ctx context.Context, req RingRequest) (callSID string, err error)
+	// EndCall hangs up one call leg (or stops it ringing).
+	EndCall(ctx context.Context, callSID string) error
+	// EndConference ends a conference for everyone in it.
+	EndConference(ctx context.Context, conferenceSID string) error
+	// SetEndConferenceOnExit changes whether a participant's leaving ends
+	// the conference.
+	SetEndConferenceOnExit(ctx context.Context, conferenceSID, callSID string, end bool) error
+	// Hold puts a participant on hold (hearing holdURL) or takes them off.
+	Hold(ctx context.Context, conferenceSID, callSID string, hold bool, holdURL string) error
+	// CallStatus asks Twilio for a call's status (queued, ringing,
+	// in-progress, completed, busy, no-answer, failed, canceled).
+	CallStatus(ctx context.Context, callSID string) (string, error)
+}
+
+// RingRequest is one outbound call to an agent's browser phone.
+type RingRequest struct {
+	Identity       string
+	From           string
+	URL            string
+	StatusCallback string
+	Timeout        time.Duration
+}
+
+// URLs are the app's public addresses that Twilio calls.
+type URLs interface {
+	Wait() string
+	AgentConnect(legID int64) string
+	CallStatus(legID int64) string
+	ConferenceStatus() string
+}
+
+// Publisher hears about every event once it is committed.
+type Publisher interface {
+	Publish(ev models.Event)
+}
+
+// Errors a caller of the service can cause; handlers turn them into 4xx.
+var (
+	ErrNotFound           = errors.New("no such call")
+	ErrNotOnCall          = errors.New("you are not on this call")
+	ErrCallEnded          = errors.New("the call has ended")
+	ErrSelfTransfer       = errors.New("you cannot transfer a call to yourself")
+	ErrUnknownAgent       = errors.New("no such colleague")
+	ErrAgentUnavailable   = errors.New("that colleague is not available")
+	ErrTransferInProgress = errors.New("a transfer is already in progress on this call")
+	ErrColleagueNotJoined = errors.New("nobody else is on the call yet: the caller would be left alone")
+	ErrOnCall             = errors.New("you are on a call")
+	ErrBadPresence        = errors.New("presence must be available or away")
+	// ErrTelephony wraps a failed request to Twilio.
+	ErrTelephony = errors.New("the Twilio request failed")
+	// ErrGone is what Telephony returns when the call or participant it
+	// was asked to act on is no longer there.
+	ErrGone = errors.New("the call is no longer there")
+)
+
+// Config tunes the call flow.
+type Config struct {
+	// Number is the Twilio number, the caller ID when a caller's own
+	// number cannot be shown.
+	Number string
+	// RingTimeout is how long an agent's phone rings before the offer
+	// moves on.
+	RingTimeout time.Duration
+}
+
+// Service carries out the call flow.
+type Service struct {
+	db   *bun.DB
+	tel  Telephony
+	urls URLs
+	pub  Publisher
+	cfg  Config
+	log  *slog.Logger
+	// routing serializes offering waiting calls to agents in this process;
+	// row locks do it across processes on PostgreSQL.
+	routing sync.Mutex
+	now     func() time.Time
+}
+
+// New returns a Service.
+func New(db *bun.DB, tel Telephony, urls URLs, pub Publisher, cfg Config, log *slog.Logger) *Service {
+	if cfg.RingTimeout <= 0 {
+		cfg.RingTimeout = 20 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{db: db, tel: tel, urls: urls, pub: pub, cfg: cfg, log: log, now: func() time.Time { return time.Now().UTC() }}
+}
+
+// inTx runs f in a transaction and publishes the events it recorded once the
+// transaction has committed.
+func (s *Service) inTx(ctx context.Context, f func(tx bun.Tx, rec *recorder) error) error {
+	rec := &recorder{}
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		rec.events, rec.after = rec.events[:0], rec.after[:0]
+		if err := f(tx, rec); err != nil {
+			return err
+		}
+		// Events go last: on PostgreSQL appending one holds a lock until
+		// the transaction ends.
+		for i := range rec.events {
+			if err := models.AppendEvent(ctx, tx, &rec.events[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, ev := range rec.events {
+		s.pub.Publish(ev)
+	}
+	if len(rec.after) > 0 {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dispatchLimit)
+		defer cancel()
+		for _, f := range rec.after {
+			f(actx)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package callflow_test
+
+const orderings = 1000

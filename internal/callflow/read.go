@@ -1,0 +1,253 @@
+package callflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/warmtransfer/warmtransfer/models"
+)
+
+// CallSummary is a call as the pages show it.
+type CallSummary struct {
+	ID             int64
+	From           string
+	CallerName     string
+	State          models.CallState
+	CustomerOnHold bool
+	CreatedAt      time.Time
+	AnsweredAt     time.Time
+	EndedAt        time.Time
+	EndReason      string
+	EndedBy        string
+	// Owner is the agent who has the call, if anyone.
+	Owner *AgentSummary
+	// Participants are the agents' legs, ringing or joined, oldest first.
+	Participants []Participant
+	// Transfer is the call's latest transfer while the call is live: in
+	// progress, or how the last one ended (declined, not answered...).
+	Transfer *TransferSummary
+}
+
+// Participant is an agent's leg on a call.
+type Participant struct {
+	LegID    int64
+	Identity string
+	Name     string
+	Role     models.LegRole
+	State    models.LegState
+	Hold     bool
+	JoinedAt time.Time
+}
+
+// TransferSummary is a transfer in progress.
+type TransferSummary struct {
+	ID           int64
+	FromIdentity string
+	FromName     string
+	ToIdentity   string
+	ToName       string
+	Mode         models.TransferMode
+	State        models.TransferState
+}
+
+// AgentSummary is an agent and what they are doing.
+type AgentSummary struct {
+	ID            int64
+	Identity      string
+	Name          string
+	Role          models.Role
+	Presence      models.Presence
+	PresenceSince time.Time
+	Disabled      bool
+	// CallID is the call the agent is ringing for or on, zero if none.
+	CallID int64
+}
+
+// AgentView is everything an agent's console shows.
+type AgentView struct {
+	Me AgentSummary
+	// Offer is a call ringing this agent (a new caller or a transfer).
+	Offer *CallSummary
+	// OfferIsTransfer says the offer is a colleague's transfer.
+	OfferIsTransfer bool
+	// Call is the call the agent is on.
+	Call *CallSummary
+	// Colleagues are the other agents, by name.
+	Colleagues []AgentSummary
+}
+
+// BoardView is everything the manager's board shows.
+type BoardView struct {
+	Active []CallSummary
+	// EndedToday are the calls that ended since midnight UTC, newest first.
+	EndedToday []CallSummary
+	Agents     []AgentSummary
+	Waiting    int
+	// OldestWaitingSince is when the longest-waiting caller called.
+	OldestWaitingSince time.Time
+}
+
+func (s *Service) loadAgents(ctx context.Context, db bun.IDB) (map[int64]*models.Agent, []models.Agent, error) {
+	list, err := models.ListAgents(ctx, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	byID := make(map[int64]*models.Agent, len(list))
+	for i := range list {
+		byID[list[i].ID] = &list[i]
+	}
+	return byID, list, nil
+}
+
+func summarizeAgent(a *models.Agent) AgentSummary {
+	return AgentSummary{ID: a.ID, Identity: a.Identity, Name: a.Name, Role: a.Role, Presence: a.Presence, PresenceSince: a.PresenceSince, Disabled: a.Disabled}
+}
+
+func (s *Service) summarize(ctx context.Context, db bun.IDB, agents map[int64]*models.Agent, c *models.Call) (CallSummary, error) {
+	sum := CallSummary{
+		ID: c.ID, From: c.FromNumber, CallerName: c.CallerName, State: c.State, CustomerOnHold: c.CustomerOnHold,
+		CreatedAt: c.CreatedAt, AnsweredAt: c.AnsweredAt, EndedAt: c.EndedAt, EndReason: c.EndReason, EndedBy: c.EndedBy,
+	}
+	if a := agents[c.AgentID]; a != nil {
+		o := summarizeAgent(a)
+		sum.Owner = &o
+	}
+	legs, err := models.LegsForCall(ctx, db, c.ID)
+	if err != nil {
+		return sum, err
+	}
+	for _, l := range legs {
+		if !l.State.Active() && c.State != models.CallEnded {
+			continue
+		}
+		a := agents[l.AgentID]
+		if a == nil {
+			continue
+		}
+		if c.State == models.CallEnded && l.State != models.LegLeft {
+			continue
+		}
+		sum.Participants = append(sum.Participants, Participant{LegID: l.ID, Identity: a.Identity, Name: a.Name, Role: l.Role, State: l.State, Hold: l.Hold, JoinedAt: l.JoinedAt})
+	}
+	tr, err := models.LatestTransferForCall(ctx, db, c.ID)
+	if err == nil && c.State != models.CallEnded {
+		ts := &TransferSummary{ID: tr.ID, Mode: tr.Mode, State: tr.State}
+		if a := agents[tr.FromAgentID]; a != nil {
+			ts.FromIdentity, ts.FromName = a.Identity, a.Name
+		}
+		if a := agents[tr.ToAgentID]; a != nil {
+			ts.ToIdentity, ts.ToName = a.Identity, a.Name
+		}
+		sum.Transfer = ts
+	} else if !errors.Is(err, models.ErrNotFound) {
+		return sum, err
+	}
+	return sum, nil
+}
+
+// AgentView returns what an agent's console shows.
+func (s *Service) AgentView(ctx context.Context, identity string) (AgentView, error) {
+	var v AgentView
+	agents, list, err := s.loadAgents(ctx, s.db)
+	if err != nil {
+		return v, fmt.Errorf("callflow: agent view: %w", err)
+	}
+	var me *models.Agent
+	for i := range list {
+		if list[i].Identity == identity {
+			me = &list[i]
+		}
+	}
+	if me == nil {
+		return v, ErrUnknownAgent
+	}
+	v.Me = summarizeAgent(me)
+	leg, err := models.ActiveLegForAgent(ctx, s.db, me.ID)
+	if err == nil {
+		call, err := models.CallByID(ctx, s.db, leg.CallID)
+		if err != nil {
+			return v, fmt.Errorf("callflow: agent view: %w", err)
+		}
+		sum, err := s.summarize(ctx, s.db, agents, call)
+		if err != nil {
+			return v, fmt.Errorf("callflow: agent view: %w", err)
+		}
+		v.Me.CallID = call.ID
+		if leg.State == models.LegJoined {
+			v.Call = &sum
+		} else {
+			v.Offer = &sum
+			v.OfferIsTransfer = leg.Role == models.LegColleague
+		}
+	} else if !errors.Is(err, models.ErrNotFound) {
+		return v, fmt.Errorf("callflow: agent view: %w", err)
+	}
+	for i := range list {
+		if list[i].ID != me.ID && !list[i].Disabled && list[i].Role == models.RoleAgent {
+			v.Colleagues = append(v.Colleagues, summarizeAgent(&list[i]))
+		}
+	}
+	sort.Slice(v.Colleagues, func(i, j int) bool { return v.Colleagues[i].Name < v.Colleagues[j].Name })
+	return v, nil
+}
+
+// Board returns what the manager's board shows.
+func (s *Service) Board(ctx context.Context) (BoardView, error) {
+	var v BoardView
+	agents, list, err := s.loadAgents(ctx, s.db)
+	if err != nil {
+		return v, fmt.Errorf("callflow: board: %w", err)
+	}
+	active, err := models.ListActiveCalls(ctx, s.db)
+	if err != nil {
+		return v, fmt.Errorf("callflow: board: %w", err)
+	}
+	onCall := map[int64]int64{}
+	for i := range active {
+		sum, err := s.summarize(ctx, s.db, agents, &active[i])
+		if err != nil {
+			return v, fmt.Errorf("callflow: board: %w", err)
+		}
+		if sum.State == models.CallQueued || sum.State == models.CallRinging {
+			v.Waiting++
+			if v.OldestWaitingSince.IsZero() || sum.CreatedAt.Before(v.OldestWaitingSince) {
+				v.OldestWaitingSince = sum.CreatedAt
+			}
+		}
+		for _, p := range sum.Participants {
+			for id, a := range agents {
+				if a.Identity == p.Identity {
+					onCall[id] = sum.ID
+				}
+			}
+		}
+		v.Active = append(v.Active, sum)
+	}
+	midnight := s.now().Truncate(24 * time.Hour)
+	ended, err := models.ListEndedCallsSince(ctx, s.db, midnight)
+	if err != nil {
+		return v, fmt.Errorf("callflow: board: %w", err)
+	}
+	for i := range ended {
+		if i == 50 {
+			break
+		}
+		sum, err := s.summarize(ctx, s.db, agents, &ended[i])
+		if err != nil {
+			return v, fmt.Errorf("callflow: board: %w", err)
+		}
+		v.EndedToday = append(v.EndedToday, sum)
+	}
+	for i := range list {
+		a := summarizeAgent(&list[i])
+		a.CallID = onCall[a.ID]
+		v.Agents = append(v.Agents, a)
+	}
+	sort.Slice(v.Agents, func(i, j int) bool { return v.Agents[i].Name < v.Agents[j].Name })
+	return v, nil
+}

@@ -1,0 +1,121 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/uptrace/bun"
+
+	"github.com/warmtransfer/warmtransfer/models"
+)
+
+// PGListener feeds the broker with the events of every instance sharing a
+// PostgreSQL database: it LISTENs on the events channel, reads each
+// notified event's row and publishes it, so an agent whose browser is on
+// instance B sees a call that Twilio posted to instance A.
+//
+// With PostgreSQL every event, this instance's own included, reaches the
+// broker this way; there is one path, so nothing is published twice.
+type PGListener struct {
+	DatabaseURL string
+	DB          bun.IDB
+	Broker      *Broker
+	Log         *slog.Logger
+	// last is the newest event published; after a reconnect the listener
+	// catches up from it, so notifications lost meanwhile are not.
+	last int64
+}
+
+// Run listens until ctx ends, reconnecting with a growing pause when the
+// connection drops (PostgreSQL restarting, say).
+func (l *PGListener) Run(ctx context.Context) {
+	if l.Log == nil {
+		l.Log = slog.New(slog.DiscardHandler)
+	}
+	if id, err := models.LatestEventID(ctx, l.DB); err == nil {
+		l.last = id
+	}
+	pause := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := l.listen(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		l.Log.Warn("live: event listener lost its connection; reconnecting", "err", err, "in", pause)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		pause = min(pause*2, 5*time.Second)
+	}
+}
+
+func (l *PGListener) listen(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, l.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{models.EventsChannel}.Sanitize()); err != nil {
+		return err
+	}
+	// Whatever was committed while not listening is published now.
+	if err := l.catchUp(ctx); err != nil {
+		return err
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		id, err := strconv.ParseInt(n.Payload, 10, 64)
+		if err != nil || id <= l.last {
+			continue
+		}
+		if id > l.last+1 {
+			// Ids are committed in order, but a rolled-back transaction
+			// leaves a gap; reading the range keeps nothing from being skipped.
+			if err := l.catchUp(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		ev, err := models.EventByID(ctx, l.DB, id)
+		if errors.Is(err, models.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		l.publish(*ev)
+	}
+}
+
+func (l *PGListener) catchUp(ctx context.Context) error {
+	for {
+		events, err := models.EventsAfter(ctx, l.DB, l.last, 500)
+		if err != nil {
+			return err
+		}
+		for _, ev := range events {
+			l.publish(ev)
+		}
+		if len(events) < 500 {
+			return nil
+		}
+	}
+}
+
+func (l *PGListener) publish(ev models.Event) {
+	if ev.ID > l.last {
+		l.last = ev.ID
+	}
+	l.Broker.Publish(ev)
+}

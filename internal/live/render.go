@@ -1,0 +1,271 @@
+package live
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/a-h/templ"
+	"github.com/uptrace/bun"
+
+	"github.com/warmtransfer/warmtransfer/internal/callflow"
+	"github.com/warmtransfer/warmtransfer/models"
+	"github.com/warmtransfer/warmtransfer/views"
+)
+
+// replayLimit bounds how much history one reconnect replays; a stream that
+// missed more is simply brought up to date by its fragments.
+const replayLimit = 500
+
+// Views renders the app's live fragments and activity lines from the
+// call-flow service's snapshots.
+type Views struct {
+	Service *callflow.Service
+	DB      bun.IDB
+	// Reverse builds URLs from route names, for the fragments' links.
+	Reverse func(name string, params ...any) string
+}
+
+var _ Renderer = (*Views)(nil)
+var _ Replayer = (*Views)(nil)
+
+func (v *Views) renderCtx(ctx context.Context) context.Context {
+	return views.WithRequest(ctx, views.RequestData{Reverse: v.Reverse})
+}
+
+func render(ctx context.Context, c templ.Component) (string, error) {
+	var buf bytes.Buffer
+	if err := c.Render(ctx, &buf); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
+}
+
+// Fragments renders the audience's live fragments as they are now.
+func (v *Views) Fragments(ctx context.Context, aud Audience) ([]Message, error) {
+	var frags []views.Fragment
+	if aud.Board {
+		bv, err := v.Service.Board(ctx)
+		if err != nil {
+			return nil, err
+		}
+		frags = views.BoardFragments(bv)
+	} else {
+		agent, err := models.AgentByID(ctx, v.DB, aud.AgentID)
+		if err != nil {
+			return nil, err
+		}
+		av, err := v.Service.AgentView(ctx, agent.Identity)
+		if err != nil {
+			return nil, err
+		}
+		frags = views.AgentFragments(av)
+	}
+	rctx := v.renderCtx(ctx)
+	msgs := make([]Message, 0, len(frags))
+	for _, f := range frags {
+		html, err := render(rctx, f.Component)
+		if err != nil {
+			return nil, fmt.Errorf("live: render %s: %w", f.Event, err)
+		}
+		msgs = append(msgs, Message{Event: f.Event, Data: html})
+	}
+	return msgs, nil
+}
+
+// Audiences returns the agents an event concerns: a presence change shows
+// in every colleague's roster; anything about a call concerns the agents
+// who are or were on it.
+func (v *Views) Audiences(ctx context.Context, ev models.Event) ([]Audience, error) {
+	set := map[int64]bool{}
+	if ev.Kind == callflow.EventPresence {
+		agents, err := models.ListAgents(ctx, v.DB)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range agents {
+			set[a.ID] = true
+		}
+	}
+	if ev.AgentID != 0 {
+		set[ev.AgentID] = true
+	}
+	if ev.CallID != 0 {
+		legs, err := models.LegsForCall(ctx, v.DB, ev.CallID)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range legs {
+			if l.AgentID != 0 {
+				set[l.AgentID] = true
+			}
+		}
+	}
+	out := make([]Audience, 0, len(set))
+	for id := range set {
+		out = append(out, Audience{AgentID: id})
+	}
+	return out, nil
+}
+
+// history holds what rendering a batch of events needs to look up, each
+// thing read once however many events refer to it.
+type history struct {
+	v      *Views
+	names  map[string]string // identity -> name
+	byID   map[int64]string  // agent id -> name
+	calls  map[int64]*models.Call
+	agents map[int64][]int64 // call id -> agents who had a leg on it
+}
+
+func (v *Views) history(ctx context.Context) (*history, error) {
+	agents, err := models.ListAgents(ctx, v.DB)
+	if err != nil {
+		return nil, err
+	}
+	h := &history{v: v, names: map[string]string{}, byID: map[int64]string{}, calls: map[int64]*models.Call{}, agents: map[int64][]int64{}}
+	for _, a := range agents {
+		h.names[a.Identity] = a.Name
+		h.byID[a.ID] = a.Name
+	}
+	return h, nil
+}
+
+// load reads a call and who was on it, once.
+func (h *history) load(ctx context.Context, callID int64) error {
+	if _, done := h.agents[callID]; done {
+		return nil
+	}
+	c, err := models.CallByID(ctx, h.v.DB, callID)
+	if err != nil && !errors.Is(err, models.ErrNotFound) {
+		return err
+	}
+	h.calls[callID] = c
+	legs, err := models.LegsForCall(ctx, h.v.DB, callID)
+	if err != nil {
+		return err
+	}
+	on := []int64{}
+	for _, l := range legs {
+		on = append(on, l.AgentID)
+	}
+	h.agents[callID] = on
+	return nil
+}
+
+// visible says whether an audience may see an event's line of history: the
+// board sees everything; an agent sees their own presence and the calls
+// they are or were on, never another agent's calls.
+func (h *history) visible(ctx context.Context, aud Audience, ev models.Event) (bool, error) {
+	if aud.Board {
+		return true, nil
+	}
+	if ev.Kind == callflow.EventPresence || ev.CallID == 0 {
+		return ev.AgentID == aud.AgentID, nil
+	}
+	if err := h.load(ctx, ev.CallID); err != nil {
+		return false, err
+	}
+	for _, id := range h.agents[ev.CallID] {
+		if id == aud.AgentID {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (h *history) name(identity string, id int64) string {
+	if n := h.names[identity]; n != "" {
+		return n
+	}
+	if n := h.byID[id]; n != "" {
+		return n
+	}
+	if identity != "" {
+		return identity
+	}
+	return "an agent"
+}
+
+func (h *history) caller(ctx context.Context, callID int64) (string, error) {
+	if callID == 0 {
+		return "A caller", nil
+	}
+	if err := h.load(ctx, callID); err != nil {
+		return "", err
+	}
+	c := h.calls[callID]
+	switch {
+	case c == nil:
+		return "A caller", nil
+	case c.CallerName != "":
+		return c.CallerName + " (" + c.FromNumber + ")", nil
+	default:
+		return c.FromNumber, nil
+	}
+}
+
+// Activity renders events as lines of history for an audience, leaving out
+// those it may not see.
+func (v *Views) Activity(ctx context.Context, aud Audience, events []models.Event) ([]Message, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	h, err := v.history(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rctx := v.renderCtx(ctx)
+	var msgs []Message
+	for _, ev := range events {
+		ok, err := h.visible(ctx, aud, ev)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		caller, err := h.caller(ctx, ev.CallID)
+		if err != nil {
+			return nil, err
+		}
+		html, err := render(rctx, views.ActivityItem(views.ActivityEntry{ID: ev.ID, At: ev.CreatedAt, Text: views.ActivityText(ev, caller, h.name)}))
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, Message{ID: ev.ID, Event: EventActivity, Data: html})
+	}
+	return msgs, nil
+}
+
+// Replay renders the activity an audience missed after afterID, then its
+// fragments as they are now, stamped with the newest event's id.
+func (v *Views) Replay(ctx context.Context, aud Audience, afterID int64) ([]Message, error) {
+	latest, err := models.LatestEventID(ctx, v.DB)
+	if err != nil {
+		return nil, err
+	}
+	var msgs []Message
+	if afterID > 0 && afterID < latest {
+		if latest-afterID > replayLimit {
+			afterID = latest - replayLimit
+		}
+		events, err := models.EventsAfter(ctx, v.DB, afterID, replayLimit)
+		if err != nil {
+			return nil, err
+		}
+		if msgs, err = v.Activity(ctx, aud, events); err != nil {
+			return nil, err
+		}
+	}
+	frags, err := v.Fragments(ctx, aud)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range frags {
+		f.ID = latest
+		msgs = append(msgs, f)
+	}
+	return msgs, nil
+}

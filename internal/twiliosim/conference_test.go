@@ -1,0 +1,360 @@
+package twiliosim_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	api "github.com/twilio/twilio-go/rest/api/v2010"
+
+	"github.com/warmtransfer/warmtransfer/internal/twiliosim"
+)
+
+// customerWaits sets the number's voice URL to put callers in conference
+// "room" with the seeds' attributes, and places one call.
+func (h *harness) customerWaits(extraAttrs string) string {
+	h.t.Helper()
+	h.app.twiml("/voice", `<Response><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="true" waitUrl="`+h.app.url("/wait")+`" `+extraAttrs+`>room</Conference></Dial><Say>after the conference</Say></Response>`)
+	h.app.twiml("/wait", `<Response><Say>Thank you for calling. Please wait.</Say><Play loop="0">https://example.com/music.mp3</Play></Response>`)
+	sid, err := h.sim.PlaceInbound("+15551230001", "", "")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return sid
+}
+
+// agentJoins rings client:identity through the REST API with TwiML that
+// joins "room", accepts it, and returns the agent's CallSid.
+func (h *harness) agentJoins(identity, attrs string) string {
+	h.t.Helper()
+	doc := `<Response><Dial><Conference ` + attrs + `>room</Conference></Dial><Say>agent after the conference</Say></Response>`
+	params := (&api.CreateCallParams{}).SetTo("client:" + identity).SetFrom(testNumber).SetTwiml(doc)
+	call, err := h.tw.Api.CreateCall(params)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.ringingClient(identity)
+	if err := h.sim.Accept(*call.Sid); err != nil {
+		h.t.Fatal(err)
+	}
+	h.waitCall(*call.Sid, identity+" in the conference", func(c twiliosim.CallState) bool { return c.Conference == "room" })
+	return *call.Sid
+}
+
+func TestWaitingCallerHearsWaitURLUntilModeratorJoins(t *testing.T) {
+	h := newHarness(t)
+	customer := h.customerWaits("")
+	c := h.waitCall(customer, "customer hearing music", func(c twiliosim.CallState) bool {
+		return hearingContains(c, "play: https://example.com/music.mp3 (looping)")
+	})
+	if c.Status != twiliosim.StatusInProgress || c.Conference != "room" {
+		t.Fatalf("waiting customer = %+v", c)
+	}
+	conf := h.waitConference("room", "conference init", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfInit })
+	if p, _ := conf.Participant(customer); p.StartConferenceOnEnter || !p.EndConferenceOnExit {
+		t.Fatalf("customer participant flags = %+v", p)
+	}
+	wait := h.app.requests("/wait")
+	if len(wait) != 1 || wait[0].Method != http.MethodPost || wait[0].Form.Get("CallSid") != customer {
+		t.Fatalf("waitUrl requests = %+v", wait)
+	}
+
+	agent := h.agentJoins("alice", `startConferenceOnEnter="true" endConferenceOnExit="false"`)
+	conf = h.waitConference("room", "conference started", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfInProgress })
+	for _, sid := range []string{customer, agent} {
+		p, ok := conf.Participant(sid)
+		if !ok || p.Hearing != "conference room" {
+			t.Fatalf("participant %s = %+v, want in the conference", sid, p)
+		}
+	}
+}
+
+func TestWaitURLVariants(t *testing.T) {
+	tests := []struct {
+		name    string
+		attrs   string
+		hearing string
+	}{
+		{"no waitUrl plays Twilio's default music", ``, "default wait music"},
+		{"empty waitUrl is silence", `waitUrl=""`, "silence"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.app.twiml("/voice", `<Response><Dial><Conference startConferenceOnEnter="false" `+tt.attrs+`>room</Conference></Dial></Response>`)
+			sid, err := h.sim.PlaceInbound("+15551230001", "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.waitCall(sid, tt.hearing, func(c twiliosim.CallState) bool { return hearingContains(c, tt.hearing) })
+			if n := len(h.app.requests("/wait")); n != 0 {
+				t.Fatalf("waitUrl fetched %d times", n)
+			}
+		})
+	}
+}
+
+func TestWaitDocumentRunsOutIntoSilence(t *testing.T) {
+	h := newHarness(t)
+	h.app.twiml("/voice", `<Response><Dial><Conference startConferenceOnEnter="false" waitUrl="/wait">room</Conference></Dial></Response>`)
+	h.app.twiml("/wait", `<Response><Say>One moment.</Say></Response>`)
+	sid, _ := h.sim.PlaceInbound("+15551230001", "", "")
+	h.waitCall(sid, "silence after the wait document", func(c twiliosim.CallState) bool { return c.Hearing == "silence" })
+	if got := h.app.requests("/wait"); len(got) != 1 {
+		t.Fatalf("relative waitUrl fetched %d times, want once", len(got))
+	}
+}
+
+func TestLoneModeratorDoesNotStartTheConference(t *testing.T) {
+	h := newHarness(t)
+	agent := h.agentJoins("alice", `startConferenceOnEnter="true"`)
+	conf := h.waitConference("room", "lone moderator", func(c twiliosim.ConferenceState) bool { return len(c.Participants) == 1 })
+	if conf.Status != twiliosim.ConfInit {
+		t.Fatalf("conference with one moderator is %q, want init", conf.Status)
+	}
+	h.waitCall(agent, "moderator hears wait music", func(c twiliosim.CallState) bool { return hearingContains(c, "default wait music") })
+}
+
+func TestTwoParticipantsWithoutModeratorDoNotStart(t *testing.T) {
+	h := newHarness(t)
+	h.agentJoins("alice", `startConferenceOnEnter="false"`)
+	h.agentJoins("bob", `startConferenceOnEnter="false"`)
+	conf := h.waitConference("room", "two waiting", func(c twiliosim.ConferenceState) bool { return len(c.Participants) == 2 })
+	if conf.Status != twiliosim.ConfInit {
+		t.Fatalf("conference status %q, want init", conf.Status)
+	}
+	h.agentJoins("carol", `startConferenceOnEnter="true"`)
+	h.waitConference("room", "moderator starts it", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfInProgress })
+}
+
+func TestEndConferenceOnExitEndsItForEveryone(t *testing.T) {
+	h := newHarness(t)
+	customer := h.customerWaits("")
+	agent := h.agentJoins("alice", `startConferenceOnEnter="true"`)
+	h.waitConference("room", "started", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfInProgress })
+	if err := h.sim.Hangup(customer); err != nil {
+		t.Fatal(err)
+	}
+	conf := h.waitConference("room", "ended", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfCompleted })
+	if conf.ReasonConferenceEnded != "participant-with-end-conference-on-exit-left" || conf.CallSIDEndingConference != customer {
+		t.Fatalf("conference ended %q by %q", conf.ReasonConferenceEnded, conf.CallSIDEndingConference)
+	}
+	// The agent's call goes on with the verb after <Dial>, then hangs up.
+	c := h.waitStatus(agent, twiliosim.StatusCompleted)
+	if !strings.Contains(webhookNotes(c), "hears say: agent after the conference") {
+		t.Fatalf("agent did not continue after <Dial>: %s", webhookNotes(c))
+	}
+}
+
+func webhookNotes(c twiliosim.CallState) string {
+	var b strings.Builder
+	for _, w := range c.Webhooks {
+		b.WriteString(w.Note)
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func TestLastParticipantLeavingEndsTheConference(t *testing.T) {
+	h := newHarness(t)
+	alice := h.agentJoins("alice", `startConferenceOnEnter="true"`)
+	bob := h.agentJoins("bob", `startConferenceOnEnter="true"`)
+	h.waitConference("room", "started", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfInProgress })
+	if err := h.sim.Hangup(alice); err != nil {
+		t.Fatal(err)
+	}
+	conf := h.waitConference("room", "alice left", func(c twiliosim.ConferenceState) bool { return len(c.Participants) == 1 })
+	if conf.Status != twiliosim.ConfInProgress {
+		t.Fatalf("conference with one participant left is %q, want in-progress", conf.Status)
+	}
+	if err := h.sim.Hangup(bob); err != nil {
+		t.Fatal(err)
+	}
+	conf = h.waitConference("room", "ended", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfCompleted })
+	if conf.ReasonConferenceEnded != "last-participant-left" {
+		t.Fatalf("reason = %q", conf.ReasonConferenceEnded)
+	}
+}
+
+func TestNewConferenceWithTheSameNameGetsANewSid(t *testing.T) {
+	h := newHarness(t)
+	a := h.agentJoins("alice", `startConferenceOnEnter="true"`)
+	first := h.waitConference("room", "first", func(c twiliosim.ConferenceState) bool { return len(c.Participants) == 1 })
+	_ = h.sim.Hangup(a)
+	h.waitConference("room", "first ended", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfCompleted })
+	h.agentJoins("bob", `startConferenceOnEnter="true"`)
+	second := h.waitConference("room", "second", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfInit })
+	if first.SID == second.SID {
+		t.Fatal("a conference reused the SID of an ended one")
+	}
+}
+
+func TestDialActionIsFetchedWhenTheConferenceEnds(t *testing.T) {
+	h := newHarness(t)
+	h.app.twiml("/voice", `<Response><Dial action="/after" method="POST"><Conference startConferenceOnEnter="true" endConferenceOnExit="true">room</Conference></Dial><Say>never reached</Say></Response>`)
+	h.app.twiml("/after", `<Response><Say>Goodbye from the action.</Say><Hangup/></Response>`)
+	customer, _ := h.sim.PlaceInbound("+15551230001", "", "")
+	h.waitCall(customer, "in conference", func(c twiliosim.CallState) bool { return c.Conference == "room" })
+	conf, _ := h.sim.State().Conference("room")
+	if _, err := h.tw.Api.UpdateConference(conf.SID, (&api.UpdateConferenceParams{}).SetStatus("completed")); err != nil {
+		t.Fatal(err)
+	}
+	got := h.app.waitRequests("/after", func(r []hookRequest) bool { return len(r) == 1 })
+	if got[0].Form.Get("DialCallStatus") != "completed" || got[0].Form.Get("CallSid") != customer {
+		t.Fatalf("action request = %+v", got[0].Form)
+	}
+	c := h.waitStatus(customer, twiliosim.StatusCompleted)
+	if strings.Contains(webhookNotes(c), "never reached") {
+		t.Fatal("verbs after a <Dial> with an action were executed")
+	}
+	conf = h.waitConference("room", "ended via API", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfCompleted })
+	if conf.ReasonConferenceEnded != "conference-ended-via-api" {
+		t.Fatalf("reason = %q", conf.ReasonConferenceEnded)
+	}
+}
+
+func TestHoldPlaysHoldURLWithGET(t *testing.T) {
+	h := newHarness(t)
+	customer := h.customerWaits("")
+	h.agentJoins("alice", `startConferenceOnEnter="true"`)
+	conf := h.waitConference("room", "started", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfInProgress })
+	h.app.twiml("/hold", `<Response><Play loop="0">https://example.com/hold.mp3</Play></Response>`)
+	params := (&api.UpdateParticipantParams{}).SetHold(true).SetHoldUrl(h.app.url("/hold"))
+	p, err := h.tw.Api.UpdateParticipant(conf.SID, customer, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Hold == nil || !*p.Hold {
+		t.Fatalf("participant after hold = %+v", p)
+	}
+	h.waitCall(customer, "hold music", func(c twiliosim.CallState) bool { return hearingContains(c, "play: https://example.com/hold.mp3") })
+	if got := h.app.requests("/hold"); len(got) != 1 || got[0].Method != http.MethodGet {
+		t.Fatalf("holdUrl requests = %+v", got)
+	}
+	if _, err := h.tw.Api.UpdateParticipant(conf.SID, customer, (&api.UpdateParticipantParams{}).SetHold(false)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitCall(customer, "back in the conference", func(c twiliosim.CallState) bool { return c.Hearing == "conference room" })
+}
+
+func TestEndConferenceOnExitChangeIgnoredWhileHeld(t *testing.T) {
+	h := newHarness(t)
+	customer := h.customerWaits("")
+	agent := h.agentJoins("alice", `startConferenceOnEnter="true" endConferenceOnExit="false"`)
+	conf := h.waitConference("room", "started", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfInProgress })
+	if _, err := h.tw.Api.UpdateParticipant(conf.SID, agent, (&api.UpdateParticipantParams{}).SetHold(true)); err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.tw.Api.UpdateParticipant(conf.SID, agent, (&api.UpdateParticipantParams{}).SetEndConferenceOnExit(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *p.EndConferenceOnExit {
+		t.Fatal("endConferenceOnExit changed on a held participant")
+	}
+	_, _ = h.tw.Api.UpdateParticipant(conf.SID, agent, (&api.UpdateParticipantParams{}).SetHold(false))
+	p, _ = h.tw.Api.UpdateParticipant(conf.SID, agent, (&api.UpdateParticipantParams{}).SetEndConferenceOnExit(true))
+	if !*p.EndConferenceOnExit {
+		t.Fatal("endConferenceOnExit not changed once off hold")
+	}
+	_ = customer
+}
+
+func TestMaxParticipantsRefusesTheThird(t *testing.T) {
+	h := newHarness(t)
+	h.agentJoins("alice", `maxParticipants="2"`)
+	h.agentJoins("bob", ``)
+	doc := `<Response><Dial><Conference>room</Conference></Dial><Say>conference full</Say></Response>`
+	call, err := h.tw.Api.CreateCall((&api.CreateCallParams{}).SetTo("client:carol").SetFrom(testNumber).SetTwiml(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ringingClient("carol")
+	_ = h.sim.Accept(*call.Sid)
+	c := h.waitStatus(*call.Sid, twiliosim.StatusCompleted)
+	if !strings.Contains(webhookNotes(c), "conference full") {
+		t.Fatalf("refused participant did not go on after <Dial>: %s", webhookNotes(c))
+	}
+	st := h.sim.State()
+	if !hasNotification(st, *call.Sid, 16020) {
+		t.Fatalf("no 16020 notification: %+v", st.Notifications)
+	}
+	conf, _ := st.Conference("room")
+	if len(conf.Participants) != 2 {
+		t.Fatalf("conference has %d participants", len(conf.Participants))
+	}
+}
+
+func hasNotification(st twiliosim.State, callSID string, code int) bool {
+	for _, n := range st.Notifications {
+		if n.CallSID == callSID && n.ErrorCode == code {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDuplicateLabelIsRefused(t *testing.T) {
+	h := newHarness(t)
+	h.agentJoins("alice", `participantLabel="agent"`)
+	doc := `<Response><Dial><Conference participantLabel="agent">room</Conference></Dial><Say>label taken</Say></Response>`
+	call, _ := h.tw.Api.CreateCall((&api.CreateCallParams{}).SetTo("client:bob").SetFrom(testNumber).SetTwiml(doc))
+	h.ringingClient("bob")
+	_ = h.sim.Accept(*call.Sid)
+	h.waitStatus(*call.Sid, twiliosim.StatusCompleted)
+	if !hasNotification(h.sim.State(), *call.Sid, 16025) {
+		t.Fatal("no 16025 notification for a duplicate label")
+	}
+	conf, _ := h.sim.State().Conference("room")
+	_, err := h.tw.Api.CreateParticipant(conf.SID, (&api.CreateParticipantParams{}).SetFrom(testNumber).SetTo("client:carol").SetLabel("agent"))
+	assertTwilioError(t, err, 400, 16025)
+}
+
+func TestStateJSONOverHTTP(t *testing.T) {
+	h := newHarness(t)
+	customer := h.customerWaits("")
+	h.waitCall(customer, "waiting", func(c twiliosim.CallState) bool { return c.Conference == "room" })
+	resp, err := http.Get(h.api.URL + "/sim/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Calls []struct {
+			SID, From, To, Direction, Status, Conference string
+		} `json:"calls"`
+		Conferences []struct {
+			SID          string `json:"sid"`
+			FriendlyName string `json:"friendly_name"`
+			Status       string `json:"status"`
+			Participants []struct {
+				CallSID                string `json:"call_sid"`
+				Hold                   bool   `json:"hold"`
+				StartConferenceOnEnter bool   `json:"start_conference_on_enter"`
+				EndConferenceOnExit    bool   `json:"end_conference_on_exit"`
+			} `json:"participants"`
+		} `json:"conferences"`
+		Notifications []any `json:"notifications"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Calls) != 1 || st.Calls[0].SID != customer || st.Calls[0].Direction != "inbound" || st.Calls[0].Conference != "room" {
+		t.Fatalf("calls = %+v", st.Calls)
+	}
+	if len(st.Conferences) != 1 || st.Conferences[0].FriendlyName != "room" || len(st.Conferences[0].Participants) != 1 ||
+		!st.Conferences[0].Participants[0].EndConferenceOnExit {
+		t.Fatalf("conferences = %+v", st.Conferences)
+	}
+	page, err := http.Get(h.api.URL + "/sim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer page.Body.Close()
+	if page.StatusCode != 200 || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("/sim = %d %s", page.StatusCode, page.Header.Get("Content-Type"))
+	}
+	_ = url.Values{}
+}

@@ -1,0 +1,182 @@
+// Package models holds the bun models of the warm-transfer app and the queries
+// on them, one file per aggregate. Every query takes a bun.IDB, so it runs the
+// same on the *bun.DB and inside db.RunInTx.
+//
+// Nullable columns map to Go zero values (bun's nullzero): a zero time.Time,
+// an empty string or a zero id is stored as NULL and read back as zero.
+package models
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// ErrNotFound is returned (wrapped) when a query finds no row.
+// The wrapped error also matches sql.ErrNoRows.
+var ErrNotFound = errors.New("models: not found")
+
+// ErrDuplicate is returned (wrapped) when an insert or update would break a
+// unique constraint, e.g. a second call with the same CallSid (Twilio retries
+// webhooks, so callers use it to find the row that is already there).
+var ErrDuplicate = errors.New("models: duplicate")
+
+// sqlitePragmas are applied to every SQLite connection. busy_timeout makes a
+// writer wait instead of failing with SQLITE_BUSY; WAL lets readers run during
+// a write; foreign_keys is off by default in SQLite. _txlock=immediate starts
+// every transaction as a writer, so two transactions that read then write
+// cannot deadlock on the lock upgrade (SQLITE_BUSY that busy_timeout cannot
+// resolve).
+var sqlitePragmas = []string{
+	"_pragma=busy_timeout(10000)",
+	"_pragma=journal_mode(WAL)",
+	"_pragma=foreign_keys(1)",
+	"_pragma=synchronous(NORMAL)",
+	"_txlock=immediate",
+}
+
+// Open connects to the database that databaseURL names and pings it:
+//
+//   - postgres://... or postgresql://... (PostgreSQL through pgx v5)
+//   - sqlite:PATH, sqlite://PATH or a bare PATH (a SQLite file, created if missing)
+//
+// A SQLite PATH may carry extra modernc.org/sqlite DSN parameters after "?".
+func Open(ctx context.Context, databaseURL string) (*bun.DB, error) {
+	var (
+		db  *bun.DB
+		err error
+	)
+	switch {
+	case databaseURL == "":
+		return nil, errors.New("models: open: empty database URL (want postgres://..., sqlite:PATH or a file path)")
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		db, err = openPostgres(databaseURL)
+	default:
+		path, ok := sqlitePath(databaseURL)
+		if !ok {
+			scheme, _, _ := strings.Cut(databaseURL, ":")
+			return nil, fmt.Errorf("models: open: unsupported database URL scheme %q (want postgres://..., postgresql://..., sqlite:PATH, sqlite://PATH or a file path)", scheme)
+		}
+		db, err = openSQLite(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("models: open: ping %s: %w", db.Dialect().Name(), err)
+	}
+	return db, nil
+}
+
+func openPostgres(databaseURL string) (*bun.DB, error) {
+	cfg, err := pgx.ParseConfig(databaseURL) // its errors redact the password
+	if err != nil {
+		return nil, fmt.Errorf("models: open postgres: %w", err)
+	}
+	sqldb := stdlib.OpenDB(*cfg)
+	return bun.NewDB(sqldb, pgdialect.New()), nil
+}
+
+// sqlitePath reports the file path a SQLite database URL names. A URL with any
+// other scheme is not one; a bare path (no scheme) is.
+func sqlitePath(databaseURL string) (string, bool) {
+	if rest, ok := strings.CutPrefix(databaseURL, "sqlite://"); ok {
+		return rest, true
+	}
+	if rest, ok := strings.CutPrefix(databaseURL, "sqlite:"); ok {
+		return rest, true
+	}
+	if u, err := url.Parse(databaseURL); err == nil && len(u.Scheme) > 1 {
+		// "file:..." and other schemes are not accepted; a one-letter scheme is a
+		// Windows drive ("C:\data\wt.db").
+		return "", false
+	}
+	return databaseURL, true
+}
+
+func openSQLite(path string) (*bun.DB, error) {
+	path, extra, _ := strings.Cut(path, "?")
+	if path == "" {
+		return nil, errors.New("models: open sqlite: empty path")
+	}
+	params := strings.Join(sqlitePragmas, "&")
+	if extra != "" {
+		params += "&" + extra
+	}
+	// A "file:" URI, so the path must be escaped ('?', '#', '%', spaces).
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + params
+	sqldb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("models: open sqlite %q: %w", path, err)
+	}
+	if path == ":memory:" {
+		// Every connection would get its own empty in-memory database.
+		sqldb.SetMaxOpenConns(1)
+	}
+	return bun.NewDB(sqldb, sqlitedialect.New()), nil
+}
+
+// now is the time the models stamp rows with: UTC, at the microsecond
+// precision both engines store, so a row read back equals the one written.
+func now() time.Time {
+	return time.Now().UTC().Truncate(time.Microsecond)
+}
+
+// wrapErr prefixes err with the operation and maps driver errors to
+// ErrNotFound and ErrDuplicate.
+func wrapErr(op string, err error) error {
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("models: %s: %w (%w)", op, ErrNotFound, err)
+	case isUniqueViolation(err):
+		return fmt.Errorf("models: %s: %w: %w", op, ErrDuplicate, err)
+	default:
+		return fmt.Errorf("models: %s: %w", op, err)
+	}
+}
+
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505" // unique_violation
+	}
+	var sqliteErr *sqlite.Error
+	if errors.As(err, &sqliteErr) {
+		code := sqliteErr.Code()
+		return code == sqlite3.SQLITE_CONSTRAINT_UNIQUE || code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// checkAffected turns "no row changed" into ErrNotFound.
+func checkAffected(op string, res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("models: %s: %w", op, err)
+	}
+	if n == 0 {
+		return wrapErr(op, sql.ErrNoRows)
+	}
+	return nil
+}
+
+// isPostgres reports whether db talks to PostgreSQL, for the few statements
+// (row locks) that SQLite has no spelling for and does not need.
+func isPostgres(db bun.IDB) bool {
+	return db.Dialect().Name() == dialect.PG
+}

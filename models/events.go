@@ -1,0 +1,123 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Event is one entry of the append-only history: what the board shows, what
+// SSE replays after Last-Event-ID, and what other instances pick up.
+type Event struct {
+	bun.BaseModel `bun:"table:events,alias:e"`
+
+	// ID increases with every event; it is the SSE event id.
+	ID int64 `bun:"id,pk,autoincrement"`
+	// CallID is zero for an event that concerns no call.
+	CallID int64 `bun:"call_id,nullzero"`
+	// AgentID is the agent the event concerns, zero if none.
+	AgentID int64  `bun:"agent_id,nullzero"`
+	Kind    string `bun:"kind,notnull"`
+	// Payload is JSON.
+	Payload   string    `bun:"payload,notnull"`
+	CreatedAt time.Time `bun:"created_at,notnull"`
+}
+
+// EventsChannel is the PostgreSQL NOTIFY channel that carries new event ids
+// between instances.
+const EventsChannel = "wt_events"
+
+// eventsLockKey is the PostgreSQL advisory lock that orders event inserts.
+const eventsLockKey int64 = 0x77745f6576656e74 // "wt_event"
+
+// AppendEvent inserts e and fills in its ID (and CreatedAt, when zero).
+//
+// Readers resume after the last id they saw, so an event must never become
+// visible after one with a higher id. SQLite serializes writers, so that holds
+// there. On PostgreSQL ids come from a sequence and transactions commit in any
+// order, so AppendEvent takes a transaction-scoped advisory lock first: event
+// writers then commit in id order. The lock lasts until the caller's
+// transaction ends, so append events last in a transaction.
+func AppendEvent(ctx context.Context, db bun.IDB, e *Event) error {
+	op := fmt.Sprintf("append event %q", e.Kind)
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = now()
+	}
+	if !isPostgres(db) {
+		if _, err := db.NewInsert().Model(e).Exec(ctx); err != nil {
+			return wrapErr(op, err)
+		}
+		return nil
+	}
+	insert := func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", eventsLockKey); err != nil {
+			return err
+		}
+		if _, err := tx.NewInsert().Model(e).Exec(ctx); err != nil {
+			return err
+		}
+		// Other instances learn of the event when this transaction commits
+		// (NOTIFY is transactional), and read the row by its id.
+		_, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ?)", EventsChannel, strconv.FormatInt(e.ID, 10))
+		return err
+	}
+	var err error
+	switch tx := db.(type) {
+	case bun.Tx:
+		err = insert(ctx, tx)
+	case *bun.Tx:
+		err = insert(ctx, *tx)
+	default:
+		err = db.RunInTx(ctx, nil, insert)
+	}
+	if err != nil {
+		return wrapErr(op, err)
+	}
+	return nil
+}
+
+// EventsAfter returns up to limit events (all when limit <= 0) with an id
+// greater than afterID, in id order.
+func EventsAfter(ctx context.Context, db bun.IDB, afterID int64, limit int) ([]Event, error) {
+	var events []Event
+	err := db.NewSelect().Model(&events).
+		Where("e.id > ?", afterID).
+		Order("e.id").
+		Limit(int64(limit)).
+		Scan(ctx)
+	if err != nil {
+		return nil, wrapErr(fmt.Sprintf("events after %d", afterID), err)
+	}
+	return events, nil
+}
+
+// EventByID returns the event with the given id (e.g. from a NOTIFY payload).
+func EventByID(ctx context.Context, db bun.IDB, id int64) (*Event, error) {
+	e := new(Event)
+	if err := db.NewSelect().Model(e).Where("e.id = ?", id).Scan(ctx); err != nil {
+		return nil, wrapErr(fmt.Sprintf("event %d", id), err)
+	}
+	return e, nil
+}
+
+// EventsForCall returns a call's events in id order: its history.
+func EventsForCall(ctx context.Context, db bun.IDB, callID int64) ([]Event, error) {
+	var events []Event
+	if err := db.NewSelect().Model(&events).Where("e.call_id = ?", callID).Order("e.id").Scan(ctx); err != nil {
+		return nil, wrapErr(fmt.Sprintf("events of call %d", callID), err)
+	}
+	return events, nil
+}
+
+// LatestEventID returns the highest event id, or 0 when there are no events.
+func LatestEventID(ctx context.Context, db bun.IDB) (int64, error) {
+	var id int64
+	err := db.NewSelect().Model((*Event)(nil)).ColumnExpr("COALESCE(MAX(e.id), 0)").Scan(ctx, &id)
+	if err != nil {
+		return 0, wrapErr("latest event id", err)
+	}
+	return id, nil
+}

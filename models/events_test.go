@@ -1,0 +1,217 @@
+package models_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/uptrace/bun"
+
+	"github.com/warmtransfer/warmtransfer/models"
+)
+
+func TestEvents(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *bun.DB) {
+		ctx := t.Context()
+
+		latest, err := models.LatestEventID(ctx, db)
+		if err != nil || latest != 0 {
+			t.Fatalf("LatestEventID on no events = %d, %v, want 0", latest, err)
+		}
+		none, err := models.EventsAfter(ctx, db, 0, 10)
+		if err != nil || len(none) != 0 {
+			t.Fatalf("EventsAfter on no events = %v, %v, want none", none, err)
+		}
+
+		alice := mustAgent(t, db, models.Agent{Identity: "alice"})
+		call := mustCall(t, db, models.Call{CallSID: "CA1"})
+		appended := []*models.Event{
+			{CallID: call.ID, Kind: "call.queued", Payload: `{"from":"+15551230000"}`},
+			{AgentID: alice.ID, Kind: "agent.presence", Payload: `{"presence":"available"}`},
+			{CallID: call.ID, AgentID: alice.ID, Kind: "call.answered", Payload: `{}`, CreatedAt: t0},
+			{Kind: "board.reset"},
+			{CallID: call.ID, Kind: "call.ended", Payload: `{"reason":"customer hung up"}`},
+		}
+		var ids []int64
+		for _, e := range appended {
+			if err := models.AppendEvent(ctx, db, e); err != nil {
+				t.Fatal(err)
+			}
+			if e.CreatedAt.IsZero() {
+				t.Errorf("event %q: CreatedAt not filled in", e.Kind)
+			}
+			ids = append(ids, e.ID)
+		}
+		for i, id := range ids {
+			if id <= 0 || (i > 0 && id <= ids[i-1]) {
+				t.Fatalf("event ids = %v, want positive and strictly increasing", ids)
+			}
+		}
+
+		latest, err = models.LatestEventID(ctx, db)
+		if err != nil || latest != ids[len(ids)-1] {
+			t.Errorf("LatestEventID = %d, %v, want %d", latest, err, ids[len(ids)-1])
+		}
+
+		tests := []struct {
+			name    string
+			afterID int64
+			limit   int
+			want    []int64
+		}{
+			{"from the start", 0, 100, ids},
+			{"after the second", ids[1], 100, ids[2:]},
+			{"limited", 0, 2, ids[:2]},
+			{"no limit", ids[2], 0, ids[3:]},
+			{"after the last", ids[len(ids)-1], 10, nil},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				got, err := models.EventsAfter(ctx, db, tt.afterID, tt.limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantEventIDs(t, "EventsAfter", got, tt.want)
+			})
+		}
+
+		t.Run("stored fields", func(t *testing.T) {
+			got, err := models.EventByID(ctx, db, ids[2])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.CallID != call.ID || got.AgentID != alice.ID || got.Kind != "call.answered" || got.Payload != "{}" {
+				t.Errorf("EventByID = %+v", got)
+			}
+			wantTime(t, "CreatedAt", got.CreatedAt, t0)
+			board, err := models.EventByID(ctx, db, ids[3])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if board.CallID != 0 || board.AgentID != 0 {
+				t.Errorf("event without call or agent = %+v", board)
+			}
+			_, err = models.EventByID(ctx, db, 999)
+			wantNotFound(t, "EventByID(999)", err)
+		})
+
+		t.Run("history of a call", func(t *testing.T) {
+			got, err := models.EventsForCall(ctx, db, call.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantEventIDs(t, "EventsForCall", got, []int64{ids[0], ids[2], ids[4]})
+		})
+	})
+}
+
+func TestAppendEventInTransaction(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *bun.DB) {
+		ctx := t.Context()
+		committed := &models.Event{Kind: "committed"}
+		inTx(t, db, func(ctx context.Context, tx bun.Tx) error {
+			return models.AppendEvent(ctx, tx, committed)
+		})
+
+		errRollback := errors.New("roll back")
+		err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			if err := models.AppendEvent(ctx, tx, &models.Event{Kind: "rolled back"}); err != nil {
+				return err
+			}
+			return errRollback
+		})
+		if !errors.Is(err, errRollback) {
+			t.Fatalf("RunInTx = %v, want the rollback error", err)
+		}
+
+		got, err := models.EventsAfter(ctx, db, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].ID != committed.ID || got[0].Kind != "committed" {
+			t.Errorf("events = %+v, want only the committed one", got)
+		}
+	})
+}
+
+// TestAppendEventConcurrently checks what SSE replay relies on: with many
+// writers, every committed event is visible to a reader that resumes after
+// the highest id it has seen, i.e. ids become visible in order.
+func TestAppendEventConcurrently(t *testing.T) {
+	const writers, perWriter = 8, 10
+	eachDB(t, func(t *testing.T, db *bun.DB) {
+		ctx := t.Context()
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for w := range writers {
+			wg.Go(func() {
+				for i := range perWriter {
+					err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+						return models.AppendEvent(ctx, tx, &models.Event{Kind: fmt.Sprintf("w%d.%d", w, i)})
+					})
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+
+		// A reader following the stream the way SSE does.
+		seen := map[int64]bool{}
+		var last int64
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		follow := func() {
+			events, err := models.EventsAfter(ctx, db, last, 0)
+			if err != nil {
+				t.Errorf("EventsAfter: %v", err)
+				return
+			}
+			for _, e := range events {
+				seen[e.ID] = true
+				last = e.ID
+			}
+		}
+		for running := true; running; {
+			select {
+			case <-done:
+				running = false
+			default:
+			}
+			follow()
+		}
+		follow()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("AppendEvent: %v", err)
+		}
+
+		all, err := models.EventsAfter(ctx, db, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != writers*perWriter {
+			t.Fatalf("stored %d events, want %d", len(all), writers*perWriter)
+		}
+		for _, e := range all {
+			if !seen[e.ID] {
+				t.Errorf("the following reader missed event %d (%s)", e.ID, e.Kind)
+			}
+		}
+	})
+}
+
+func wantEventIDs(t *testing.T, what string, events []models.Event, want []int64) {
+	t.Helper()
+	var got []int64
+	for _, e := range events {
+		got = append(got, e.ID)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%s ids = %v, want %v", what, got, want)
+	}
+}

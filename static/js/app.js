@@ -1,0 +1,188 @@
+// Warm Transfer: the small behaviours every page shares.
+//
+// - Clocks: every [data-since] element shows the time elapsed since that
+//   RFC 3339 moment (m:ss, or h:mm:ss from an hour), ticking once a second;
+//   data-until stops the clock at that moment.
+// - [data-local-time] elements show their datetime in the viewer's time zone.
+// - Errors from htmx actions: the server answers 4xx with a short text, which
+//   htmx 2 does not swap; it is shown in #flash instead.
+// - [data-live] shows whether the page's SSE stream is connected.
+//
+// No eval and nothing inline: the Content-Security-Policy allows scripts
+// from 'self' only.
+(function () {
+  "use strict";
+
+  function pad(n) {
+    return n < 10 ? "0" + n : String(n);
+  }
+
+  // formatDuration matches views.formatDuration on the server.
+  function formatDuration(ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    var h = Math.floor(s / 3600);
+    var m = Math.floor(s / 60) % 60;
+    var sec = s % 60;
+    return h > 0 ? h + ":" + pad(m) + ":" + pad(sec) : m + ":" + pad(sec);
+  }
+
+  function parseTime(value) {
+    if (!value) {
+      return null;
+    }
+    var t = Date.parse(value);
+    return isNaN(t) ? null : t;
+  }
+
+  // within returns root's elements matching selector, root included.
+  function within(root, selector) {
+    var found = [];
+    if (!root || !root.querySelectorAll) {
+      return found;
+    }
+    if (root.matches && root.matches(selector)) {
+      found.push(root);
+    }
+    root.querySelectorAll(selector).forEach(function (el) {
+      found.push(el);
+    });
+    return found;
+  }
+
+  function tick(root) {
+    var now = Date.now();
+    within(root || document.documentElement, "[data-since]").forEach(function (el) {
+      var since = parseTime(el.getAttribute("data-since"));
+      if (since === null) {
+        return;
+      }
+      var until = parseTime(el.getAttribute("data-until"));
+      var text = formatDuration((until === null ? now : until) - since);
+      if (el.textContent !== text) {
+        el.textContent = text;
+      }
+    });
+  }
+
+  function localTimes(root) {
+    within(root || document.documentElement, "[data-local-time]").forEach(function (el) {
+      var t = parseTime(el.getAttribute("datetime"));
+      if (t === null) {
+        return;
+      }
+      el.textContent = new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      el.title = new Date(t).toLocaleString();
+    });
+  }
+
+  // Flash messages.
+
+  var flashTimer = null;
+
+  function flash(message, kind) {
+    var el = document.getElementById("flash");
+    if (!el) {
+      return;
+    }
+    el.textContent = message;
+    el.className = "flash alert " + (kind === "info" ? "alert-info" : "alert-error");
+    el.hidden = false;
+    window.clearTimeout(flashTimer);
+    flashTimer = window.setTimeout(function () {
+      el.hidden = true;
+    }, 8000);
+  }
+
+  // responseMessage is the short text a 4xx carries; anything that looks
+  // like a whole page is replaced by the status.
+  function responseMessage(xhr) {
+    var text = xhr && typeof xhr.responseText === "string" ? xhr.responseText.trim() : "";
+    if (text.charAt(0) === "{") {
+      try {
+        var body = JSON.parse(text);
+        text = body.message || body.error || "";
+      } catch (e) {
+        text = "";
+      }
+    }
+    if (text === "" || text.charAt(0) === "<" || text.length > 300) {
+      var status = xhr ? xhr.status : 0;
+      return "The request failed" + (status ? " (" + status + (xhr.statusText ? " " + xhr.statusText : "") + ")" : "") + ".";
+    }
+    return text;
+  }
+
+  // csrfToken is the token the body's hx-headers carries, for requests that
+  // do not go through htmx.
+  function csrfToken() {
+    var raw = document.body ? document.body.getAttribute("hx-headers") : null;
+    if (!raw) {
+      return "";
+    }
+    try {
+      return JSON.parse(raw)["X-CSRF-Token"] || "";
+    } catch (e) {
+      return "";
+    }
+  }
+
+  function setLive(state, text) {
+    document.querySelectorAll("[data-live]").forEach(function (el) {
+      el.setAttribute("data-state", state);
+      el.textContent = text;
+    });
+  }
+
+  document.addEventListener("htmx:responseError", function (evt) {
+    flash(responseMessage(evt.detail && evt.detail.xhr));
+  });
+  document.addEventListener("htmx:sendError", function () {
+    flash("Could not reach the server. Check your connection and try again.");
+  });
+  document.addEventListener("htmx:sseOpen", function () {
+    setLive("open", "Live");
+  });
+  document.addEventListener("htmx:sseError", function () {
+    setLive("error", "Reconnecting…");
+  });
+  // New content (a first load or a fragment the server pushed) shows the
+  // right times at once, not a second later.
+  // The activity list keeps the newest lines only; a long shift would
+  // otherwise grow the page without bound.
+  var maxActivity = 50;
+  document.addEventListener("htmx:sseMessage", function () {
+    var list = document.getElementById("activity");
+    while (list && list.children.length > maxActivity) {
+      list.removeChild(list.lastElementChild);
+    }
+  });
+
+  document.addEventListener("htmx:load", function (evt) {
+    var elt = evt.detail && evt.detail.elt;
+    tick(elt);
+    localTimes(elt);
+  });
+  document.addEventListener("click", function (evt) {
+    var el = evt.target.closest ? evt.target.closest("#flash") : null;
+    if (el) {
+      el.hidden = true;
+    }
+  });
+
+  function start() {
+    tick();
+    localTimes();
+    window.setInterval(tick, 1000);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+
+  window.WarmTransfer = window.WarmTransfer || {};
+  window.WarmTransfer.flash = flash;
+  window.WarmTransfer.csrfToken = csrfToken;
+  window.WarmTransfer.formatDuration = formatDuration;
+})();
