@@ -67,6 +67,16 @@ func (h *Handlers) consult(c echo.Context) error {
 	return h.ringColleague(c, h.Service.Consult)
 }
 
+// blindTransfer hands the call to a colleague and takes the agent off it.
+func (h *Handlers) blindTransfer(c echo.Context) error {
+	return h.ringColleague(c, h.Service.BlindTransfer)
+}
+
+// toQueue sends the caller back to the queue and takes the agent off it.
+func (h *Handlers) toQueue(c echo.Context) error {
+	return h.callAction(c, h.Service.ToQueue)
+}
+
 // ringColleague reads the call and the chosen colleague, and starts a
 // transfer or a consult with them.
 func (h *Handlers) ringColleague(c echo.Context, start func(ctx context.Context, identity string, callID int64, to string) (*models.Transfer, error)) error {

@@ -23,6 +23,8 @@ const (
 	RouteComplete      = "calls.complete"
 	RouteThreeWay      = "calls.threeway"
 	RouteCancel        = "calls.cancel"
+	RouteBlind         = "calls.blind"
+	RouteToQueue       = "calls.queue"
 	RouteBoard         = "board"
 	RouteEvents        = "events"
 	RouteStatic        = "static"
@@ -83,6 +85,8 @@ func Register(e *echo.Echo, h *Handlers) {
 	name(e.POST("/calls/:id/complete", h.complete, h.session, h.requireAgent, h.csrf), RouteComplete)
 	name(e.POST("/calls/:id/threeway", h.threeWay, h.session, h.requireAgent, h.csrf), RouteThreeWay)
 	name(e.POST("/calls/:id/cancel", h.cancelConsult, h.session, h.requireAgent, h.csrf), RouteCancel)
+	name(e.POST("/calls/:id/blind", h.blindTransfer, h.session, h.requireAgent, h.csrf), RouteBlind)
+	name(e.POST("/calls/:id/queue", h.toQueue, h.session, h.requireAgent, h.csrf), RouteToQueue)
 	name(e.GET("/board", h.board, h.session, h.requireManager), RouteBoard)
 	name(e.GET("/events", h.events, h.session, h.requireAgent), RouteEvents)
 

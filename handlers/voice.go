@@ -129,12 +129,30 @@ func (h *Handlers) voiceIncoming(c echo.Context) error {
 	return instructions(c, ins)
 }
 
-// voiceWait is what a waiting caller hears: a greeting and looping music.
+// voiceWait is what a waiting caller hears: a greeting, their place in the
+// queue when no agent is free, and looping music. The music never depends
+// on the database: a caller whose position cannot be read still waits.
 func (h *Handlers) voiceWait(c echo.Context) error {
-	return twimlResponse(c, []twiml.Element{
-		&twiml.VoiceSay{Message: waitGreeting},
-		&twiml.VoicePlay{Url: waitMusic, Loop: "0"},
-	})
+	verbs := []twiml.Element{&twiml.VoiceSay{Message: waitGreeting}}
+	if sid := c.FormValue("CallSid"); callSIDPattern.MatchString(sid) {
+		pos, err := h.Service.QueuePosition(c.Request().Context(), sid)
+		if err != nil {
+			h.Logger.Warn("wait music without the queue position", "err", err)
+		}
+		if pos > 0 {
+			verbs = append(verbs, &twiml.VoiceSay{Message: queuePositionMessage(pos)})
+		}
+	}
+	verbs = append(verbs, &twiml.VoicePlay{Url: waitMusic, Loop: "0"})
+	return twimlResponse(c, verbs)
+}
+
+// queuePositionMessage is what a caller waiting in line hears.
+func queuePositionMessage(pos int) string {
+	if pos == 1 {
+		return "You are next in line."
+	}
+	return "You are number " + strconv.Itoa(pos) + " in line."
 }
 
 // voiceAgent answers when an agent accepts: it joins them to the caller.
@@ -188,6 +206,7 @@ func (h *Handlers) voiceConference(c echo.Context) error {
 		EndOnExit:     c.FormValue("EndConferenceOnExit") == "true",
 		ReasonEnded:   limit(c.FormValue("ReasonConferenceEnded"), 128),
 		CallSIDEnding: c.FormValue("CallSidEndingConference"),
+		ReasonLeft:    limit(c.FormValue("ReasonParticipantLeft"), 64),
 	}
 	if !conferenceSIDPattern.MatchString(ev.ConferenceSID) || !isText(ev.FriendlyName, 128) || !isText(ev.Event, 64) {
 		return echo.NewHTTPError(http.StatusBadRequest, "ConferenceSid, FriendlyName and StatusCallbackEvent are required")

@@ -207,6 +207,21 @@ func NextAvailableAgent(ctx context.Context, db bun.IDB, exclude []int64) (*Agen
 	return a, nil
 }
 
+// AgentsInPresenceSince lists the agents whose presence has been p since
+// at or earlier (for timers such as wrap-up).
+func AgentsInPresenceSince(ctx context.Context, db bun.IDB, p Presence, at time.Time) ([]Agent, error) {
+	var list []Agent
+	err := db.NewSelect().Model(&list).
+		Where("a.presence = ?", p).
+		Where("a.presence_since <= ?", at).
+		OrderExpr("a.id ASC").
+		Scan(ctx)
+	if err != nil {
+		return nil, wrapErr(fmt.Sprintf("agents %q since %s", p, at), err)
+	}
+	return list, nil
+}
+
 // withUpdatedAt adds "updated_at" to columns, stamping *updatedAt with now,
 // unless the caller listed it and so chose the value.
 func withUpdatedAt(columns []string, updatedAt *time.Time) []string {

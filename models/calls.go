@@ -125,14 +125,15 @@ func ListActiveCalls(ctx context.Context, db bun.IDB) ([]Call, error) {
 	return calls, nil
 }
 
-// ListEndedCallsSince returns the calls that ended at or after since, the most
-// recently ended first.
-func ListEndedCallsSince(ctx context.Context, db bun.IDB, since time.Time) ([]Call, error) {
+// ListEndedCallsSince returns up to limit calls (all when limit <= 0) that
+// ended at or after since, the most recently ended first.
+func ListEndedCallsSince(ctx context.Context, db bun.IDB, since time.Time, limit int) ([]Call, error) {
 	var calls []Call
 	err := db.NewSelect().Model(&calls).
 		Where("c.state = ?", CallEnded).
 		Where("c.ended_at >= ?", since).
 		OrderExpr("c.ended_at DESC, c.id DESC").
+		Limit(int64(limit)).
 		Scan(ctx)
 	if err != nil {
 		return nil, wrapErr(fmt.Sprintf("list calls ended since %s", since.Format(time.RFC3339)), err)
@@ -199,6 +200,22 @@ func OldestQueuedCall(ctx context.Context, db bun.IDB) (*Call, error) {
 		return nil, wrapErr("oldest queued call", err)
 	}
 	return c, nil
+}
+
+// QueuePosition is where a waiting call stands in the queue: 1 when it is
+// next. Calls wait in the order dispatch offers them (oldest first).
+func QueuePosition(ctx context.Context, db bun.IDB, c *Call) (int, error) {
+	ahead, err := db.NewSelect().Model((*Call)(nil)).
+		Where("c.state = ?", CallQueued).
+		WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+			return q.Where("c.created_at < ?", c.CreatedAt).
+				WhereOr("c.created_at = ? AND c.id < ?", c.CreatedAt, c.ID)
+		}).
+		Count(ctx)
+	if err != nil {
+		return 0, wrapErr(fmt.Sprintf("queue position of call %d", c.ID), err)
+	}
+	return int(ahead) + 1, nil
 }
 
 // LockCall returns a call and, on PostgreSQL, locks its row until the

@@ -157,16 +157,18 @@ func TestListCalls(t *testing.T) {
 		tests := []struct {
 			name  string
 			since time.Time
+			limit int
 			want  []string
 		}{
-			{"all ended, most recent first", t0, []string{"CA4", "CA6", "CA2"}},
-			{"boundary is inclusive", t0.Add(2 * time.Minute), []string{"CA4", "CA6"}},
-			{"since in another zone", t0.Add(2*time.Minute + time.Second).In(time.FixedZone("UTC-8", -8*3600)), []string{"CA4"}},
-			{"none since", t0.Add(time.Hour), nil},
+			{"all ended, most recent first", t0, 0, []string{"CA4", "CA6", "CA2"}},
+			{"limited to the most recent", t0, 2, []string{"CA4", "CA6"}},
+			{"boundary is inclusive", t0.Add(2 * time.Minute), 0, []string{"CA4", "CA6"}},
+			{"since in another zone", t0.Add(2*time.Minute + time.Second).In(time.FixedZone("UTC-8", -8*3600)), 0, []string{"CA4"}},
+			{"none since", t0.Add(time.Hour), 0, nil},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				got, err := models.ListEndedCallsSince(ctx, db, tt.since)
+				got, err := models.ListEndedCallsSince(ctx, db, tt.since, tt.limit)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -121,3 +121,16 @@ func LatestEventID(ctx context.Context, db bun.IDB) (int64, error) {
 	}
 	return id, nil
 }
+
+// EventsForCalls returns the events of the given calls, in id order: their
+// histories in one query.
+func EventsForCalls(ctx context.Context, db bun.IDB, callIDs []int64) ([]Event, error) {
+	if len(callIDs) == 0 {
+		return nil, nil
+	}
+	var events []Event
+	if err := db.NewSelect().Model(&events).Where("e.call_id IN (?)", bun.In(callIDs)).Order("e.id").Scan(ctx); err != nil {
+		return nil, wrapErr(fmt.Sprintf("events of %d calls", len(callIDs)), err)
+	}
+	return events, nil
+}

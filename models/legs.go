@@ -157,3 +157,16 @@ func LatestLegForAgent(ctx context.Context, db bun.IDB, agentID int64) (*Leg, er
 	}
 	return l, nil
 }
+
+// LegsForCalls returns every leg of the given calls, in the order they were
+// created.
+func LegsForCalls(ctx context.Context, db bun.IDB, callIDs []int64) ([]Leg, error) {
+	if len(callIDs) == 0 {
+		return nil, nil
+	}
+	var legs []Leg
+	if err := db.NewSelect().Model(&legs).Where("l.call_id IN (?)", bun.In(callIDs)).Order("l.id").Scan(ctx); err != nil {
+		return nil, wrapErr(fmt.Sprintf("legs of %d calls", len(callIDs)), err)
+	}
+	return legs, nil
+}

@@ -22,6 +22,12 @@ const (
 	TransferBlind TransferMode = "blind"
 )
 
+// HoldsCaller reports whether the caller holds, hearing music, while the
+// colleague is rung.
+func (m TransferMode) HoldsCaller() bool {
+	return m == TransferConsult || m == TransferBlind
+}
+
 // Valid reports whether m is one of the transfer modes.
 func (m TransferMode) Valid() bool {
 	return m == TransferDirect || m == TransferConsult || m == TransferBlind
@@ -137,4 +143,16 @@ func LatestTransferForCall(ctx context.Context, db bun.IDB, callID int64) (*Tran
 		return nil, wrapErr(fmt.Sprintf("latest transfer of call %d", callID), err)
 	}
 	return t, nil
+}
+
+// TransfersForCalls returns every transfer of the given calls, oldest first.
+func TransfersForCalls(ctx context.Context, db bun.IDB, callIDs []int64) ([]Transfer, error) {
+	if len(callIDs) == 0 {
+		return nil, nil
+	}
+	var transfers []Transfer
+	if err := db.NewSelect().Model(&transfers).Where("t.call_id IN (?)", bun.In(callIDs)).Order("t.id").Scan(ctx); err != nil {
+		return nil, wrapErr(fmt.Sprintf("transfers of %d calls", len(callIDs)), err)
+	}
+	return transfers, nil
 }

@@ -145,7 +145,7 @@ func TestAgentStatus(t *testing.T) {
 		{name: "away", presence: models.PresenceAway, wantBadge: "away", wantToggle: true, wantPressed: "presence-away"},
 		{name: "offline", presence: models.PresenceOffline, wantBadge: "offline", wantToggle: true},
 		{name: "busy", presence: models.PresenceBusy, wantBadge: "busy", wantToggle: false},
-		{name: "wrap-up", presence: models.PresenceWrapUp, wantBadge: "wrap-up", wantToggle: false},
+		{name: "wrap-up", presence: models.PresenceWrapUp, wantBadge: "wrap-up", wantToggle: true}, // Available ends it early
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

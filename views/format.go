@@ -144,9 +144,18 @@ func presenceBadge(p models.Presence) string {
 }
 
 // presenceSettable says the agent may switch between available and away
-// now; busy and wrap-up end on their own when the call does.
+// now; busy ends on its own when the call does. Choosing available in
+// wrap-up ends it early.
 func presenceSettable(p models.Presence) bool {
-	return p == models.PresenceAvailable || p == models.PresenceAway || p == models.PresenceOffline
+	return p == models.PresenceAvailable || p == models.PresenceAway || p == models.PresenceOffline || p == models.PresenceWrapUp
+}
+
+// missedOffersNotice tells an agent why they were set away.
+func missedOffersNotice(n int) string {
+	if n == 1 {
+		return "You were set away after missing a call. Choose Available to take calls again."
+	}
+	return fmt.Sprintf("You were set away after missing %d calls in a row. Choose Available to take calls again.", n)
 }
 
 func roleLabel(r models.Role) string {

@@ -37,6 +37,8 @@ func routes() *echo.Echo {
 	e.POST("/calls/:id/complete", h).Name = "calls.complete"
 	e.POST("/calls/:id/threeway", h).Name = "calls.threeway"
 	e.POST("/calls/:id/cancel", h).Name = "calls.cancel"
+	e.POST("/calls/:id/blind", h).Name = "calls.blind"
+	e.POST("/calls/:id/queue", h).Name = "calls.queue"
 	e.GET("/board", h).Name = "board"
 	e.GET("/events", h).Name = "events"
 	e.GET("/static/*", h).Name = "static"

@@ -85,7 +85,7 @@ func WithRingTimeout(d time.Duration) Option { return func(o *options) { o.ringT
 
 // New builds the application. The database is migrated before it returns.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
-	o := options{simSpeed: 1, ringTimeout: 20 * time.Second}
+	o := options{simSpeed: 1, ringTimeout: cfg.RingTimeout}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -144,7 +144,8 @@ func (a *App) build(o options) error {
 	a.Tokens = auth.AccessTokens{AccountSID: accountSID, APIKey: apiKey, APISecret: apiSecret, TTL: cfg.TokenTTL}
 	pub := &lateBroker{}
 	a.Service = callflow.New(a.DB, telephony.NewTwilio(client), publicURLs(cfg.PublicURL), pub,
-		callflow.Config{Number: number, RingTimeout: o.ringTimeout}, a.Log.With("component", "callflow"))
+		callflow.Config{Number: number, RingTimeout: o.ringTimeout, WrapUp: cfg.WrapUp, MaxMissedOffers: cfg.MaxMissedOffers, ServiceLevelTarget: cfg.ServiceLevelTarget},
+		a.Log.With("component", "callflow"))
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -238,10 +239,20 @@ func (a *App) redispatch(ctx context.Context) {
 	defer t.Stop()
 	reconcile := time.NewTicker(15 * time.Second)
 	defer reconcile.Stop()
+	// Wrap-ups end to within a fifth of their length (and a second at
+	// most); a sweep is one small query.
+	var wrapUps <-chan time.Time
+	if w := a.Config.WrapUp; w > 0 {
+		wt := time.NewTicker(min(max(w/5, 50*time.Millisecond), time.Second))
+		defer wt.Stop()
+		wrapUps = wt.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-wrapUps:
+			a.Service.EndWrapUps(ctx)
 		case <-t.C:
 			a.Service.ReleaseStrandedAgents(ctx)
 			a.Service.Dispatch(ctx)

@@ -14,6 +14,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,11 @@ type Options struct {
 	Log io.Writer
 	// SignInLimits overrides the sign-in rate limits and their clock.
 	SignInLimits handlers.SignInLimits
+	// WrapUp is the agents' wrap-up time after a call (default none).
+	WrapUp time.Duration
+	// MaxMissedOffers sets agents away after that many missed offers in a
+	// row (default never, so tests that decline calls keep their agents).
+	MaxMissedOffers int
 }
 
 // Start runs the application until the test ends.
@@ -65,7 +71,10 @@ func Start(t testing.TB, opts Options) *Env {
 	if dbURL == "" {
 		dbURL = testdb.URL(t)
 	}
-	cfg, err := config.Load([]string{"-addr", ln.Addr().String(), "-database-url", dbURL}, func(string) string { return "" })
+	cfg, err := config.Load([]string{
+		"-addr", ln.Addr().String(), "-database-url", dbURL,
+		"-wrap-up", opts.WrapUp.String(), "-max-missed-offers", strconv.Itoa(opts.MaxMissedOffers),
+	}, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,7 +78,7 @@ func (s *Service) startTransfer(ctx context.Context, identity string, callID int
 		} else if !errors.Is(err, models.ErrNotFound) {
 			return err
 		}
-		if mode == models.TransferConsult && c.ConferenceSID == "" {
+		if mode.HoldsCaller() && c.ConferenceSID == "" {
 			return ErrConferenceNotReady
 		}
 		if _, err := models.UpdateAgentPresence(ctx, tx, colleague.Identity, models.PresenceBusy, s.now()); err != nil {
@@ -94,7 +94,7 @@ func (s *Service) startTransfer(ctx context.Context, identity string, callID int
 		}
 		c.State = models.CallTransferring
 		cols := []string{"state"}
-		if mode == models.TransferConsult {
+		if mode.HoldsCaller() {
 			// Recorded before Twilio is asked, so the colleague's answer
 			// does not take the caller off hold, whatever the order of
 			// the callbacks.
@@ -112,7 +112,7 @@ func (s *Service) startTransfer(ctx context.Context, identity string, callID int
 	if err != nil {
 		return nil, err
 	}
-	if mode == models.TransferConsult {
+	if mode.HoldsCaller() {
 		if err := s.tel.Hold(ctx, call.ConferenceSID, call.CallSID, true, s.urls.Wait()); err != nil {
 			s.ringFailed(ctx, leg.ID)
 			s.consultUndone(ctx, call.ID)
@@ -128,7 +128,7 @@ func (s *Service) startTransfer(ctx context.Context, identity string, callID int
 	})
 	if err != nil {
 		s.ringFailed(ctx, leg.ID)
-		if mode == models.TransferConsult {
+		if mode.HoldsCaller() {
 			s.consultUndone(ctx, call.ID)
 		}
 		return nil, fmt.Errorf("callflow: ringing %s: %w: %w", to.Identity, ErrTelephony, err)
@@ -307,6 +307,13 @@ func (s *Service) SetPresence(ctx context.Context, identity string, p models.Pre
 			return ErrOnCall
 		} else if !errors.Is(err, models.ErrNotFound) {
 			return err
+		}
+		if p == models.PresenceAvailable && agent.MissedOffers != 0 {
+			// Back at their desk: missed offers count from here.
+			agent.MissedOffers = 0
+			if err := models.UpdateAgent(ctx, tx, agent, "missed_offers"); err != nil {
+				return err
+			}
 		}
 		if agent.Presence == p {
 			return nil

@@ -83,6 +83,17 @@ type Config struct {
 	// RingTimeout is how long an agent's phone rings before the offer
 	// moves on.
 	RingTimeout time.Duration
+	// WrapUp is how long an agent stays in wrap-up after talking to a
+	// caller, to finish their notes before the next call; zero means no
+	// wrap-up. The agent can end it early by setting themselves available.
+	WrapUp time.Duration
+	// MaxMissedOffers is how many offers in a row an agent may leave
+	// unanswered (or decline) before they are set away, so callers stop
+	// ringing a desk nobody is at; zero means never.
+	MaxMissedOffers int
+	// ServiceLevelTarget is the answer time the board's service level
+	// measures against (DefaultServiceLevelTarget when zero).
+	ServiceLevelTarget time.Duration
 }
 
 // Service carries out the call flow.

@@ -22,6 +22,8 @@ type ConferenceEvent struct {
 	EndOnExit     bool
 	ReasonEnded   string
 	CallSIDEnding string
+	// ReasonLeft is why a participant left (ReasonParticipantLeft).
+	ReasonLeft string
 }
 
 // ConferenceEvent keeps the database true to what happened in a call's
@@ -57,6 +59,13 @@ func (s *Service) ConferenceEvent(ctx context.Context, ev ConferenceEvent) error
 		case "participant-join":
 			return s.joined(ctx, tx, rec, &f, call, ev)
 		case "participant-leave":
+			if ev.CallSID == call.CallSID && ev.ReasonLeft != "" && ev.ReasonLeft != "participant_hung_up" {
+				// The conference ended around the caller (an agent who owned
+				// the call left, or it was ended): conference-end, next,
+				// says who ended it.
+				rec.add(EventParticipantLeft, call.ID, 0, map[string]any{"customer": true})
+				return nil
+			}
 			if ev.CallSID == call.CallSID {
 				// The caller has gone (their leaving ends the conference),
 				// so the call is over before Twilio reports the end.
@@ -150,8 +159,10 @@ func (s *Service) joined(ctx context.Context, tx bun.Tx, rec *recorder, f *follo
 	case models.LegRinging:
 		return s.answered(ctx, tx, rec, f, call, leg)
 	case models.LegJoined:
-		if leg.EndConferenceOnExit != ev.EndOnExit {
-			leg.EndConferenceOnExit = ev.EndOnExit
+		// Only ever raised: a participant-join reports the flag the agent
+		// joined with, and may arrive after a hand-over raised it.
+		if ev.EndOnExit && !leg.EndConferenceOnExit {
+			leg.EndConferenceOnExit = true
 			return models.UpdateLeg(ctx, tx, leg, "end_conference_on_exit")
 		}
 	}
@@ -208,7 +219,14 @@ func (s *Service) answered(ctx context.Context, tx bun.Tx, rec *recorder, f *fol
 			}
 			rec.add(EventTransferJoined, call.ID, tr.FromAgentID, map[string]any{"transfer": tr.ID, "agent": agent.Identity})
 			if call.AgentID == 0 {
-				// The first agent left before the colleague answered.
+				// The first agent left before the colleague answered (a
+				// blind transfer, or they dropped): the colleague owns the
+				// call, and their leaving ends it. They join with
+				// endConferenceOnExit set (see AgentConnect).
+				leg.EndConferenceOnExit = true
+				if err := models.UpdateLeg(ctx, tx, leg, "end_conference_on_exit"); err != nil {
+					return err
+				}
 				call.AgentID = agent.ID
 				call.State = models.CallWithAgent
 				tr.State = models.TransferCompleted

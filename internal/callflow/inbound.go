@@ -147,10 +147,12 @@ func (s *Service) nextOffer(ctx context.Context) (*offer, error) {
 		if err != nil {
 			return err
 		}
-		// Offer the call to someone who has not just missed it, if anyone.
+		// Offer the call to someone who has not had it yet, if anyone: not
+		// an agent who missed it, declined it as a transfer, or sent it
+		// back to the queue.
 		var missed []int64
 		for _, l := range legs {
-			if l.Role == models.LegPrimary && (l.State == models.LegNoAnswer || l.State == models.LegDeclined || l.State == models.LegFailed) {
+			if l.State != models.LegJoined && l.State != models.LegRinging {
 				missed = append(missed, l.AgentID)
 			}
 		}
@@ -305,4 +307,25 @@ func lockedLeg(ctx context.Context, tx bun.Tx, legID int64) (*models.Leg, error)
 		return nil, err
 	}
 	return models.LegByID(ctx, tx, legID)
+}
+
+// QueuePosition is where the caller on callSID stands in the queue (1 when
+// next), or 0 when they are not waiting for an agent: being rung to one,
+// talking, on hold during a transfer, or unknown.
+func (s *Service) QueuePosition(ctx context.Context, callSID string) (int, error) {
+	c, err := models.CallBySID(ctx, s.db, callSID)
+	if errors.Is(err, models.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("callflow: queue position: %w", err)
+	}
+	if c.State != models.CallQueued {
+		return 0, nil
+	}
+	pos, err := models.QueuePosition(ctx, s.db, c)
+	if err != nil {
+		return 0, fmt.Errorf("callflow: queue position: %w", err)
+	}
+	return pos, nil
 }

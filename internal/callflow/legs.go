@@ -18,6 +18,7 @@ type followUp struct {
 	hold     *bool    // put the customer on hold (true) or take them off
 	requeue  int64    // once the customer is on hold, queue them again (the owner who left)
 	dispatch bool     // offer waiting calls to free agents
+	owner    string   // CallSid of an agent whose leaving must now end the conference
 }
 
 func (f *followUp) reset() { *f = followUp{} }
@@ -26,6 +27,11 @@ func (s *Service) run(ctx context.Context, call *models.Call, f followUp) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dispatchLimit)
 	defer cancel()
 	s.endCalls(ctx, f.hangUp)
+	if f.owner != "" && call != nil && call.ConferenceSID != "" {
+		if err := s.tel.SetEndConferenceOnExit(ctx, call.ConferenceSID, f.owner, true); err != nil && !errors.Is(err, ErrGone) {
+			s.log.Warn("callflow: making the colleague the call's owner", "call", call.ID, "err", err)
+		}
+	}
 	if f.hold != nil && call != nil && call.ConferenceSID == "" {
 		f.hold = nil
 	}
@@ -151,9 +157,11 @@ func (s *Service) AgentConnect(ctx context.Context, legID int64, callSID string)
 		}
 		call = c
 		ins = Instructions{Join: &Join{
-			Conference:     c.ConferenceName,
-			StartOnEnter:   true,
-			EndOnExit:      false, // an agent leaving never drops the caller
+			Conference:   c.ConferenceName,
+			StartOnEnter: true,
+			// An agent leaving never drops the caller, except one who was
+			// handed the call before joining (see answered).
+			EndOnExit:      leg.EndConferenceOnExit,
 			Label:          agentLabel(agent.Identity),
 			StatusCallback: s.urls.ConferenceStatus(),
 			StatusEvents:   conferenceEvents,
@@ -216,6 +224,11 @@ func (s *Service) CallStatus(ctx context.Context, st CallStatus) error {
 			}
 			if call, err = models.LockCall(ctx, tx, c.ID); err != nil {
 				return err
+			}
+			if call.ConferenceSID != "" {
+				// The caller was in the conference: its callbacks say
+				// whether they hung up or it ended around them.
+				return nil
 			}
 			return s.endCall(ctx, tx, rec, &f, call, "caller hung up", "customer")
 		}
@@ -297,10 +310,23 @@ func (s *Service) legEndedUnanswered(ctx context.Context, tx bun.Tx, rec *record
 	if err != nil {
 		return err
 	}
-	if state == models.LegNoAnswer || state == models.LegDeclined {
+	// A colleague who does not take a transfer is busy with something
+	// else; only new callers' offers count as missed.
+	if leg.Role == models.LegPrimary && (state == models.LegNoAnswer || state == models.LegDeclined) {
 		agent.MissedOffers++
 		if err := models.UpdateAgent(ctx, tx, agent, "missed_offers"); err != nil {
 			return err
+		}
+		if s.cfg.MaxMissedOffers > 0 && agent.MissedOffers >= s.cfg.MaxMissedOffers && agent.Presence == models.PresenceBusy {
+			if _, err := models.ActiveLegForAgent(ctx, tx, agent.ID); errors.Is(err, models.ErrNotFound) {
+				if _, err := models.UpdateAgentPresence(ctx, tx, agent.Identity, models.PresenceAway, now); err != nil {
+					return err
+				}
+				agent.Presence = models.PresenceAway
+				rec.add(EventPresence, 0, agent.ID, map[string]any{"presence": models.PresenceAway, "missed_offers": agent.MissedOffers})
+			} else if err != nil {
+				return err
+			}
 		}
 	}
 	if err := s.freeAgent(ctx, tx, rec, agent, false); err != nil {
@@ -387,11 +413,64 @@ func (s *Service) freeAgent(ctx context.Context, tx bun.Tx, rec *recorder, agent
 	if agent.Presence != models.PresenceBusy {
 		return nil
 	}
-	if _, err := models.UpdateAgentPresence(ctx, tx, agent.Identity, models.PresenceAvailable, now); err != nil {
+	next := models.PresenceAvailable
+	if talked && s.cfg.WrapUp > 0 {
+		next = models.PresenceWrapUp
+	}
+	if _, err := models.UpdateAgentPresence(ctx, tx, agent.Identity, next, now); err != nil {
 		return err
 	}
-	rec.add(EventPresence, 0, agent.ID, map[string]any{"presence": models.PresenceAvailable})
+	agent.Presence = next
+	rec.add(EventPresence, 0, agent.ID, map[string]any{"presence": next})
 	return nil
+}
+
+// EndWrapUps makes agents whose wrap-up time is over available, and offers
+// them waiting calls. The app runs it often enough for the timer to be
+// felt to the second.
+func (s *Service) EndWrapUps(ctx context.Context) {
+	if s.cfg.WrapUp <= 0 {
+		return
+	}
+	due, err := models.AgentsInPresenceSince(ctx, s.db, models.PresenceWrapUp, s.now().Add(-s.cfg.WrapUp))
+	if err != nil {
+		s.log.Error("callflow: listing agents in wrap-up", "err", err)
+		return
+	}
+	freed := false
+	for _, a := range due {
+		err := s.inTx(ctx, func(tx bun.Tx, rec *recorder) error {
+			agent, err := models.LockAgent(ctx, tx, a.Identity)
+			if err != nil {
+				return err
+			}
+			// Re-checked under the lock: the agent may have ended their
+			// wrap-up themselves, or started another meanwhile.
+			if agent.Presence != models.PresenceWrapUp || s.now().Sub(agent.PresenceSince) < s.cfg.WrapUp {
+				return nil
+			}
+			if _, err := models.UpdateAgentPresence(ctx, tx, agent.Identity, models.PresenceAvailable, s.now()); err != nil {
+				return err
+			}
+			rec.add(EventPresence, 0, agent.ID, map[string]any{"presence": models.PresenceAvailable, "wrap_up_over": true})
+			freed = true
+			return nil
+		})
+		if err != nil {
+			s.log.Error("callflow: ending a wrap-up", "agent", a.Identity, "err", err)
+		}
+	}
+	if freed {
+		s.Dispatch(ctx)
+	}
+}
+
+// WrapUpEnds is when an agent in wrap-up becomes available by themselves.
+func (s *Service) WrapUpEnds(a *models.Agent) time.Time {
+	if a.Presence != models.PresenceWrapUp || s.cfg.WrapUp <= 0 {
+		return time.Time{}
+	}
+	return a.PresenceSince.Add(s.cfg.WrapUp)
 }
 
 // legLeft records an agent leaving the conference and decides who has the
@@ -411,6 +490,13 @@ func (s *Service) legLeft(ctx context.Context, tx bun.Tx, rec *recorder, f *foll
 	}
 	rec.add(EventParticipantLeft, call.ID, agent.ID, map[string]any{"agent": agent.Identity})
 	if call.State == models.CallEnded {
+		return nil
+	}
+	if leg.EndConferenceOnExit {
+		// The agent owned the call (it was handed to them): the conference
+		// is ending, because they left or because it ended and took them
+		// with it. Its conference-end says which; nothing to hold or
+		// requeue.
 		return nil
 	}
 	legs, err := models.LegsForCall(ctx, tx, call.ID)
@@ -435,6 +521,17 @@ func (s *Service) legLeft(ctx context.Context, tx bun.Tx, rec *recorder, f *foll
 		return nil
 	}
 	if tr != nil && tr.State == models.TransferJoined {
+		// The agent dropped after the colleague joined: the colleague has
+		// the caller, and their leaving ends the call.
+		for i := range joined {
+			if joined[i].ID == tr.ToLegID && !joined[i].EndConferenceOnExit {
+				joined[i].EndConferenceOnExit = true
+				if err := models.UpdateLeg(ctx, tx, &joined[i], "end_conference_on_exit"); err != nil {
+					return err
+				}
+				f.owner = joined[i].CallSID
+			}
+		}
 		call.AgentID = tr.ToAgentID
 		call.State = models.CallWithAgent
 		tr.State = models.TransferCompleted

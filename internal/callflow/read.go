@@ -31,6 +31,12 @@ type CallSummary struct {
 	// Transfer is the call's latest transfer while the call is live: in
 	// progress, or how the last one ended (declined, not answered...).
 	Transfer *TransferSummary
+	// Timeline is the call's history, oldest first; only the board fills
+	// it in.
+	Timeline []TimelineEntry
+	// TimelineOmitted counts the earliest steps left out of a long
+	// Timeline.
+	TimelineOmitted int
 }
 
 // Participant is an agent's leg on a call.
@@ -66,6 +72,10 @@ type AgentSummary struct {
 	Disabled      bool
 	// CallID is the call the agent is ringing for or on, zero if none.
 	CallID int64
+	// MissedOffers counts the offers in a row the agent has not answered.
+	MissedOffers int
+	// WrapUpEnds is when the agent's wrap-up ends; zero when not in one.
+	WrapUpEnds time.Time
 }
 
 // AgentView is everything an agent's console shows.
@@ -81,17 +91,6 @@ type AgentView struct {
 	Colleagues []AgentSummary
 }
 
-// BoardView is everything the manager's board shows.
-type BoardView struct {
-	Active []CallSummary
-	// EndedToday are the calls that ended since midnight UTC, newest first.
-	EndedToday []CallSummary
-	Agents     []AgentSummary
-	Waiting    int
-	// OldestWaitingSince is when the longest-waiting caller called.
-	OldestWaitingSince time.Time
-}
-
 func (s *Service) loadAgents(ctx context.Context, db bun.IDB) (map[int64]*models.Agent, []models.Agent, error) {
 	list, err := models.ListAgents(ctx, db)
 	if err != nil {
@@ -105,10 +104,31 @@ func (s *Service) loadAgents(ctx context.Context, db bun.IDB) (map[int64]*models
 }
 
 func summarizeAgent(a *models.Agent) AgentSummary {
-	return AgentSummary{ID: a.ID, Identity: a.Identity, Name: a.Name, Role: a.Role, Presence: a.Presence, PresenceSince: a.PresenceSince, Disabled: a.Disabled}
+	return AgentSummary{
+		ID: a.ID, Identity: a.Identity, Name: a.Name, Role: a.Role, Presence: a.Presence, PresenceSince: a.PresenceSince,
+		Disabled: a.Disabled, MissedOffers: a.MissedOffers,
+	}
 }
 
 func (s *Service) summarize(ctx context.Context, db bun.IDB, agents map[int64]*models.Agent, c *models.Call) (CallSummary, error) {
+	legs, err := models.LegsForCall(ctx, db, c.ID)
+	if err != nil {
+		return CallSummary{}, err
+	}
+	var latest *models.Transfer
+	tr, err := models.LatestTransferForCall(ctx, db, c.ID)
+	switch {
+	case err == nil:
+		latest = tr
+	case !errors.Is(err, models.ErrNotFound):
+		return CallSummary{}, err
+	}
+	return summarizeCall(agents, c, legs, latest), nil
+}
+
+// summarizeCall puts a call, its legs (oldest first) and its latest
+// transfer (nil if none) together as the pages show them.
+func summarizeCall(agents map[int64]*models.Agent, c *models.Call, legs []models.Leg, latest *models.Transfer) CallSummary {
 	sum := CallSummary{
 		ID: c.ID, From: c.FromNumber, CallerName: c.CallerName, State: c.State, CustomerOnHold: c.CustomerOnHold,
 		CreatedAt: c.CreatedAt, AnsweredAt: c.AnsweredAt, EndedAt: c.EndedAt, EndReason: c.EndReason, EndedBy: c.EndedBy,
@@ -116,10 +136,6 @@ func (s *Service) summarize(ctx context.Context, db bun.IDB, agents map[int64]*m
 	if a := agents[c.AgentID]; a != nil {
 		o := summarizeAgent(a)
 		sum.Owner = &o
-	}
-	legs, err := models.LegsForCall(ctx, db, c.ID)
-	if err != nil {
-		return sum, err
 	}
 	for _, l := range legs {
 		if !l.State.Active() && c.State != models.CallEnded {
@@ -134,8 +150,7 @@ func (s *Service) summarize(ctx context.Context, db bun.IDB, agents map[int64]*m
 		}
 		sum.Participants = append(sum.Participants, Participant{LegID: l.ID, Identity: a.Identity, Name: a.Name, Role: l.Role, State: l.State, Hold: l.Hold, JoinedAt: l.JoinedAt})
 	}
-	tr, err := models.LatestTransferForCall(ctx, db, c.ID)
-	if err == nil && c.State != models.CallEnded {
+	if tr := latest; tr != nil && c.State != models.CallEnded {
 		ts := &TransferSummary{ID: tr.ID, Mode: tr.Mode, State: tr.State}
 		if a := agents[tr.FromAgentID]; a != nil {
 			ts.FromIdentity, ts.FromName = a.Identity, a.Name
@@ -144,10 +159,8 @@ func (s *Service) summarize(ctx context.Context, db bun.IDB, agents map[int64]*m
 			ts.ToIdentity, ts.ToName = a.Identity, a.Name
 		}
 		sum.Transfer = ts
-	} else if !errors.Is(err, models.ErrNotFound) {
-		return sum, err
 	}
-	return sum, nil
+	return sum
 }
 
 // AgentView returns what an agent's console shows.
@@ -167,6 +180,7 @@ func (s *Service) AgentView(ctx context.Context, identity string) (AgentView, er
 		return v, ErrUnknownAgent
 	}
 	v.Me = summarizeAgent(me)
+	v.Me.WrapUpEnds = s.WrapUpEnds(me)
 	leg, err := models.ActiveLegForAgent(ctx, s.db, me.ID)
 	if err == nil {
 		call, err := models.CallByID(ctx, s.db, leg.CallID)
@@ -193,61 +207,5 @@ func (s *Service) AgentView(ctx context.Context, identity string) (AgentView, er
 		}
 	}
 	sort.Slice(v.Colleagues, func(i, j int) bool { return v.Colleagues[i].Name < v.Colleagues[j].Name })
-	return v, nil
-}
-
-// Board returns what the manager's board shows.
-func (s *Service) Board(ctx context.Context) (BoardView, error) {
-	var v BoardView
-	agents, list, err := s.loadAgents(ctx, s.db)
-	if err != nil {
-		return v, fmt.Errorf("callflow: board: %w", err)
-	}
-	active, err := models.ListActiveCalls(ctx, s.db)
-	if err != nil {
-		return v, fmt.Errorf("callflow: board: %w", err)
-	}
-	onCall := map[int64]int64{}
-	for i := range active {
-		sum, err := s.summarize(ctx, s.db, agents, &active[i])
-		if err != nil {
-			return v, fmt.Errorf("callflow: board: %w", err)
-		}
-		if sum.State == models.CallQueued || sum.State == models.CallRinging {
-			v.Waiting++
-			if v.OldestWaitingSince.IsZero() || sum.CreatedAt.Before(v.OldestWaitingSince) {
-				v.OldestWaitingSince = sum.CreatedAt
-			}
-		}
-		for _, p := range sum.Participants {
-			for id, a := range agents {
-				if a.Identity == p.Identity {
-					onCall[id] = sum.ID
-				}
-			}
-		}
-		v.Active = append(v.Active, sum)
-	}
-	midnight := s.now().Truncate(24 * time.Hour)
-	ended, err := models.ListEndedCallsSince(ctx, s.db, midnight)
-	if err != nil {
-		return v, fmt.Errorf("callflow: board: %w", err)
-	}
-	for i := range ended {
-		if i == 50 {
-			break
-		}
-		sum, err := s.summarize(ctx, s.db, agents, &ended[i])
-		if err != nil {
-			return v, fmt.Errorf("callflow: board: %w", err)
-		}
-		v.EndedToday = append(v.EndedToday, sum)
-	}
-	for i := range list {
-		a := summarizeAgent(&list[i])
-		a.CallID = onCall[a.ID]
-		v.Agents = append(v.Agents, a)
-	}
-	sort.Slice(v.Agents, func(i, j int) bool { return v.Agents[i].Name < v.Agents[j].Name })
 	return v, nil
 }

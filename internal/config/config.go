@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,6 +45,18 @@ type Config struct {
 	SessionTTL time.Duration
 	// TokenTTL is the lifetime of the Twilio Access Tokens handed to browsers.
 	TokenTTL time.Duration
+	// ServiceLevelTarget is the answer time the board's service level
+	// measures against.
+	ServiceLevelTarget time.Duration
+	// RingTimeout is how long an agent's phone rings before the offer
+	// moves on to the next agent.
+	RingTimeout time.Duration
+	// WrapUp is how long an agent stays in wrap-up after a call; zero
+	// turns wrap-up off.
+	WrapUp time.Duration
+	// MaxMissedOffers is how many offers in a row an agent may miss before
+	// being set away; zero means never.
+	MaxMissedOffers int
 
 	// AccountSID is the Twilio account SID (AC + 32 hex digits).
 	AccountSID string
@@ -74,6 +87,10 @@ const (
 	envSessionSecret = "WT_SESSION_SECRET"
 	envSessionTTL    = "WT_SESSION_TTL"
 	envTokenTTL      = "WT_TOKEN_TTL"
+	envServiceLevel  = "WT_SERVICE_LEVEL_SECONDS"
+	envRingTimeout   = "WT_RING_TIMEOUT"
+	envWrapUp        = "WT_WRAP_UP"
+	envMaxMissed     = "WT_MAX_MISSED_OFFERS"
 	envAccountSID    = "TWILIO_ACCOUNT_SID"
 	envAuthToken     = "TWILIO_AUTH_TOKEN"
 	envAPIKey        = "TWILIO_API_KEY"
@@ -113,6 +130,14 @@ var options = []option{
 		desc: "lifetime of a login session"},
 	{env: envTokenTTL, flag: "token-ttl", def: "1h",
 		desc: "lifetime of browser Access Tokens, at most 24h"},
+	{env: envServiceLevel, flag: "service-level-seconds", def: "20",
+		desc: "the board's service level counts calls answered within this many seconds"},
+	{env: envRingTimeout, flag: "ring-timeout", def: "20s",
+		desc: "how long an agent's phone rings before the caller is offered to the next agent"},
+	{env: envWrapUp, flag: "wrap-up", def: "0s",
+		desc: "wrap-up time after each call before the agent is offered the next one; 0s for none"},
+	{env: envMaxMissed, flag: "max-missed-offers", def: "3",
+		desc: "missed offers in a row after which an agent is set away; 0 for never"},
 	{env: envAccountSID, flag: "account-sid",
 		desc: "Twilio account SID (AC...)"},
 	{env: envAuthToken, flag: "auth-token", secret: true,
@@ -184,6 +209,28 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	c.TokenTTL = parseTTL(values, envTokenTTL, fail)
 	if c.TokenTTL > maxTokenTTL {
 		fail(envTokenTTL, "must be at most %s, got %s", maxTokenTTL, c.TokenTTL)
+	}
+
+	if d, err := time.ParseDuration(values[envRingTimeout]); err != nil || d < time.Second || d > 10*time.Minute {
+		fail(envRingTimeout, "must be a duration from 1s to 10m, got %q", values[envRingTimeout])
+	} else {
+		c.RingTimeout = d
+	}
+	if d, err := time.ParseDuration(values[envWrapUp]); err != nil || d < 0 || d > time.Hour {
+		fail(envWrapUp, "must be a duration from 0s to 1h, got %q", values[envWrapUp])
+	} else {
+		c.WrapUp = d
+	}
+	if n, err := strconv.Atoi(values[envMaxMissed]); err != nil || n < 0 || n > 100 {
+		fail(envMaxMissed, "must be a whole number from 0 to 100, got %q", values[envMaxMissed])
+	} else {
+		c.MaxMissedOffers = n
+	}
+
+	if n, err := strconv.Atoi(values[envServiceLevel]); err != nil || n < 1 || n > 3600 {
+		fail(envServiceLevel, "must be a whole number of seconds from 1 to 3600, got %q", values[envServiceLevel])
+	} else {
+		c.ServiceLevelTarget = time.Duration(n) * time.Second
 	}
 
 	if v := values[envAPIURL]; !isAbsoluteHTTPURL(v) {
@@ -396,6 +443,10 @@ func (c Config) fields() []field {
 		{"SessionSecretGenerated", "session_secret_generated", c.SessionSecretGenerated},
 		{"SessionTTL", "session_ttl", c.SessionTTL},
 		{"TokenTTL", "token_ttl", c.TokenTTL},
+		{"ServiceLevelTarget", "service_level_target", c.ServiceLevelTarget},
+		{"RingTimeout", "ring_timeout", c.RingTimeout},
+		{"WrapUp", "wrap_up", c.WrapUp},
+		{"MaxMissedOffers", "max_missed_offers", c.MaxMissedOffers},
 		{"Simulator", "simulator", c.Simulator},
 		{"AccountSID", "account_sid", c.AccountSID},
 		{"AuthToken", "auth_token", redact(c.AuthToken)},

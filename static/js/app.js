@@ -6,7 +6,10 @@
 // - [data-local-time] elements show their datetime in the viewer's time zone.
 // - Errors from htmx actions: the server answers 4xx with a short text, which
 //   htmx 2 does not swap; it is shown in #flash instead.
-// - [data-live] shows whether the page's SSE stream is connected.
+// - [data-live] (the bare attribute; live fragments carry it with their
+//   event's name) shows whether the page's SSE stream is connected.
+// - details[data-keep-open] with an id stay open, once the viewer opens
+//   them, across the fragments the server pushes in their place.
 //
 // No eval and nothing inline: the Content-Security-Policy allows scripts
 // from 'self' only.
@@ -75,6 +78,35 @@
     });
   }
 
+  // Disclosures the viewer opened, by id: a pushed fragment replaces the
+  // element, and would otherwise close it again at every change.
+  var opened = {};
+
+  function keepOpen(root) {
+    within(root || document.documentElement, "details[data-keep-open]").forEach(function (el) {
+      if (el.id && opened[el.id] && !el.open) {
+        el.open = true;
+      }
+    });
+  }
+
+  // toggle does not bubble, so it is heard on the way down.
+  document.addEventListener(
+    "toggle",
+    function (evt) {
+      var el = evt.target;
+      if (!el || !el.id || !el.matches || !el.matches("details[data-keep-open]")) {
+        return;
+      }
+      if (el.open) {
+        opened[el.id] = true;
+      } else {
+        delete opened[el.id];
+      }
+    },
+    true
+  );
+
   // Flash messages.
 
   var flashTimer = null;
@@ -127,7 +159,7 @@
   }
 
   function setLive(state, text) {
-    document.querySelectorAll("[data-live]").forEach(function (el) {
+    document.querySelectorAll('[data-live=""]').forEach(function (el) {
       el.setAttribute("data-state", state);
       el.textContent = text;
     });
@@ -161,6 +193,7 @@
     var elt = evt.detail && evt.detail.elt;
     tick(elt);
     localTimes(elt);
+    keepOpen(elt);
   });
   document.addEventListener("click", function (evt) {
     var el = evt.target.closest ? evt.target.closest("#flash") : null;
