@@ -179,3 +179,48 @@ func (h *Handlers) board(c echo.Context) error {
 	}
 	return h.render(c, http.StatusOK, views.BoardPage(v))
 }
+
+// listen rings the manager's phone into a call, muted.
+func (h *Handlers) listen(c echo.Context) error {
+	return h.supervise(c, false)
+}
+
+// coach rings the manager's phone into a call, heard by the agent alone.
+func (h *Handlers) coach(c echo.Context) error {
+	return h.supervise(c, true)
+}
+
+func (h *Handlers) supervise(c echo.Context, coach bool) error {
+	id, err := callID(c)
+	if err != nil {
+		return err
+	}
+	if err := h.Service.Supervise(c.Request().Context(), currentAgent(c).Identity, id, coach); err != nil {
+		return err
+	}
+	return h.supervised(c)
+}
+
+// stopListening takes the manager off the call they listen to or coach.
+func (h *Handlers) stopListening(c echo.Context) error {
+	id, err := callID(c)
+	if err != nil {
+		return err
+	}
+	if err := h.Service.StopSupervising(c.Request().Context(), currentAgent(c).Identity, id); err != nil {
+		return err
+	}
+	return h.supervised(c)
+}
+
+// supervised answers a supervision request: the console's call panel when
+// asked from it, nothing for the board (its stream shows the change).
+func (h *Handlers) supervised(c echo.Context) error {
+	if !isFragmentRequest(c) {
+		return c.Redirect(http.StatusSeeOther, h.reverse(RouteBoard))
+	}
+	if c.Request().Header.Get("HX-Target") == "call" {
+		return h.agentFragment(c, views.CallPanel)
+	}
+	return c.NoContent(http.StatusNoContent)
+}

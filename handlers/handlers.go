@@ -170,13 +170,14 @@ func classify(err error) (int, string) {
 	switch {
 	case errors.Is(err, callflow.ErrNotFound):
 		return http.StatusNotFound, err.Error()
-	case errors.Is(err, callflow.ErrNotOnCall):
+	case errors.Is(err, callflow.ErrNotOnCall), errors.Is(err, callflow.ErrNotManager):
 		return http.StatusForbidden, err.Error()
 	case errors.Is(err, callflow.ErrSelfTransfer), errors.Is(err, callflow.ErrUnknownAgent), errors.Is(err, callflow.ErrBadPresence):
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, callflow.ErrCallEnded), errors.Is(err, callflow.ErrAgentUnavailable),
 		errors.Is(err, callflow.ErrTransferInProgress), errors.Is(err, callflow.ErrColleagueNotJoined),
-		errors.Is(err, callflow.ErrOnCall), errors.Is(err, callflow.ErrNoConsult), errors.Is(err, callflow.ErrConferenceNotReady):
+		errors.Is(err, callflow.ErrOnCall), errors.Is(err, callflow.ErrNoConsult), errors.Is(err, callflow.ErrConferenceNotReady),
+		errors.Is(err, callflow.ErrNobodyToCoach), errors.Is(err, callflow.ErrNotListening):
 		return http.StatusConflict, err.Error()
 	case errors.Is(err, callflow.ErrTelephony):
 		return http.StatusBadGateway, "Twilio did not accept the request; try again"

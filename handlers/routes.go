@@ -25,6 +25,9 @@ const (
 	RouteCancel        = "calls.cancel"
 	RouteBlind         = "calls.blind"
 	RouteToQueue       = "calls.queue"
+	RouteListen        = "calls.listen"
+	RouteCoach         = "calls.coach"
+	RouteStopListening = "calls.unmonitor"
 	RouteBoard         = "board"
 	RouteEvents        = "events"
 	RouteStatic        = "static"
@@ -87,6 +90,9 @@ func Register(e *echo.Echo, h *Handlers) {
 	name(e.POST("/calls/:id/cancel", h.cancelConsult, h.session, h.requireAgent, h.csrf), RouteCancel)
 	name(e.POST("/calls/:id/blind", h.blindTransfer, h.session, h.requireAgent, h.csrf), RouteBlind)
 	name(e.POST("/calls/:id/queue", h.toQueue, h.session, h.requireAgent, h.csrf), RouteToQueue)
+	name(e.POST("/calls/:id/listen", h.listen, h.session, h.requireManager, h.csrf), RouteListen)
+	name(e.POST("/calls/:id/coach", h.coach, h.session, h.requireManager, h.csrf), RouteCoach)
+	name(e.POST("/calls/:id/unmonitor", h.stopListening, h.session, h.requireManager, h.csrf), RouteStopListening)
 	name(e.GET("/board", h.board, h.session, h.requireManager), RouteBoard)
 	name(e.GET("/events", h.events, h.session, h.requireAgent), RouteEvents)
 

@@ -350,6 +350,10 @@ func agentsOnCall(c *callflow.CallSummary) string {
 		switch {
 		case p.State == models.LegRinging:
 			n += " (ringing)"
+		case p.Role == models.LegMonitor && p.Muted:
+			n += " (listening)"
+		case p.Role == models.LegMonitor:
+			n += " (coaching)"
 		case p.Hold:
 			n += " (on hold)"
 		}
@@ -392,4 +396,53 @@ func callDuration(c *callflow.CallSummary) string {
 		return "—"
 	}
 	return formatDuration(c.EndedAt.Sub(c.CreatedAt))
+}
+
+// supervisable says a manager may listen in on or coach a call: an agent
+// has it.
+func supervisable(c *callflow.CallSummary) bool {
+	return c.Owner != nil && (c.State == models.CallWithAgent || c.State == models.CallTransferring)
+}
+
+// supervised says a manager is listening to or coaching the call.
+func supervised(c *callflow.CallSummary) bool {
+	for _, p := range c.Participants {
+		if p.Role == models.LegMonitor {
+			return true
+		}
+	}
+	return false
+}
+
+// supervisorLabel is how an agent's console names a manager on their call.
+func supervisorLabel(me string, p callflow.Participant) string {
+	switch {
+	case p.State == models.LegRinging:
+		return "manager, joining"
+	case p.Muted:
+		return "manager, listening"
+	default:
+		return "manager, coaching (only the agent hears them)"
+	}
+}
+
+// supervisingVerb is the manager's own activity, for the Stop button.
+func supervisingVerb(mode string) string {
+	if mode == "coach" {
+		return "coaching"
+	}
+	return "listening"
+}
+
+// supervisingText tells a manager what they are doing on the call.
+func supervisingText(v callflow.AgentView) string {
+	c := v.Call
+	agent := "the agent"
+	if c.Owner != nil {
+		agent = c.Owner.Name
+	}
+	if v.Supervising == "coach" {
+		return "You are coaching " + agent + " on " + callerName(c) + "'s call: only " + agent + " hears you."
+	}
+	return "You are listening to " + agent + " and " + callerName(c) + ", muted."
 }

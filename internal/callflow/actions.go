@@ -28,7 +28,7 @@ func (s *Service) myCall(ctx context.Context, tx bun.Tx, identity string, callID
 		return nil, nil, nil, err
 	}
 	for i := range legs {
-		if legs[i].AgentID == agent.ID && legs[i].State == models.LegJoined {
+		if legs[i].AgentID == agent.ID && legs[i].State == models.LegJoined && legs[i].Role != models.LegMonitor {
 			if call.State == models.CallEnded {
 				return nil, nil, nil, ErrCallEnded
 			}
@@ -175,13 +175,13 @@ func (s *Service) handOver(ctx context.Context, identity string, callID int64, c
 		var target *models.Leg
 		if tr, err := models.OpenTransferForCall(ctx, tx, c.ID); err == nil {
 			for i := range legs {
-				if legs[i].ID == tr.ToLegID && legs[i].State == models.LegJoined && legs[i].AgentID != me.ID {
+				if legs[i].ID == tr.ToLegID && legs[i].State == models.LegJoined && legs[i].AgentID != me.ID && legs[i].Role != models.LegMonitor {
 					target = &legs[i]
 				}
 			}
 		}
 		for i := range legs {
-			if target == nil && legs[i].State == models.LegJoined && legs[i].AgentID != me.ID && legs[i].AgentID != 0 {
+			if target == nil && legs[i].State == models.LegJoined && legs[i].AgentID != me.ID && legs[i].AgentID != 0 && legs[i].Role != models.LegMonitor {
 				target = &legs[i]
 			}
 		}

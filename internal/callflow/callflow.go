@@ -32,6 +32,21 @@ type Telephony interface {
 	// CallStatus asks Twilio for a call's status (queued, ringing,
 	// in-progress, completed, busy, no-answer, failed, canceled).
 	CallStatus(ctx context.Context, callSID string) (string, error)
+	// AddParticipant rings a browser phone into a conference (Twilio's
+	// Participants API), as a listener (muted) or a coach.
+	AddParticipant(ctx context.Context, req ParticipantRequest) (callSID string, err error)
+}
+
+// ParticipantRequest is a phone dialled into a conference by the API.
+type ParticipantRequest struct {
+	ConferenceSID  string
+	Identity       string
+	From           string
+	Label          string
+	Muted          bool
+	CoachCallSID   string // coach this participant (heard by them alone)
+	StatusCallback string
+	Timeout        time.Duration
 }
 
 // RingRequest is one outbound call to an agent's browser phone.

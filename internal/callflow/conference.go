@@ -189,6 +189,9 @@ func (s *Service) answered(ctx context.Context, tx bun.Tx, rec *recorder, f *fol
 		}
 	}
 	rec.add(EventParticipantJoined, call.ID, agent.ID, map[string]any{"agent": agent.Identity, "role": leg.Role})
+	if leg.Role == models.LegMonitor {
+		return nil // a manager listening or coaching: the call is as it was
+	}
 	cols := []string{}
 	consulting, err := s.consultAnswered(ctx, tx, call, leg)
 	if err != nil {

@@ -256,7 +256,8 @@ func (s *Service) CallStatus(ctx context.Context, st CallStatus) error {
 			return err
 		}
 		f.dispatch = true
-		return s.freeAgent(ctx, tx, rec, agent, !leg.JoinedAt.IsZero())
+		// Listening in is not a call of the manager's own: no wrap-up.
+		return s.freeAgent(ctx, tx, rec, agent, !leg.JoinedAt.IsZero() && leg.Role != models.LegMonitor)
 	})
 	if err != nil {
 		return fmt.Errorf("callflow: call status %s %s: %w", st.CallSID, st.Status, err)
@@ -489,7 +490,7 @@ func (s *Service) legLeft(ctx context.Context, tx bun.Tx, rec *recorder, f *foll
 		return err
 	}
 	rec.add(EventParticipantLeft, call.ID, agent.ID, map[string]any{"agent": agent.Identity})
-	if call.State == models.CallEnded {
+	if call.State == models.CallEnded || leg.Role == models.LegMonitor {
 		return nil
 	}
 	if leg.EndConferenceOnExit {
@@ -505,7 +506,7 @@ func (s *Service) legLeft(ctx context.Context, tx bun.Tx, rec *recorder, f *foll
 	}
 	var joined []models.Leg
 	for _, l := range legs {
-		if l.State == models.LegJoined && l.AgentID != 0 {
+		if l.State == models.LegJoined && l.AgentID != 0 && l.Role != models.LegMonitor {
 			joined = append(joined, l)
 		}
 	}

@@ -47,6 +47,9 @@ type Participant struct {
 	Role     models.LegRole
 	State    models.LegState
 	Hold     bool
+	// Muted is a manager listening in (a monitor leg that is not muted
+	// is coaching).
+	Muted    bool
 	JoinedAt time.Time
 }
 
@@ -85,6 +88,9 @@ type AgentView struct {
 	Offer *CallSummary
 	// OfferIsTransfer says the offer is a colleague's transfer.
 	OfferIsTransfer bool
+	// Supervising is "listen" or "coach" when the offer or call is a
+	// manager listening in or coaching, empty otherwise.
+	Supervising string
 	// Call is the call the agent is on.
 	Call *CallSummary
 	// Colleagues are the other agents, by name.
@@ -148,7 +154,7 @@ func summarizeCall(agents map[int64]*models.Agent, c *models.Call, legs []models
 		if c.State == models.CallEnded && l.State != models.LegLeft {
 			continue
 		}
-		sum.Participants = append(sum.Participants, Participant{LegID: l.ID, Identity: a.Identity, Name: a.Name, Role: l.Role, State: l.State, Hold: l.Hold, JoinedAt: l.JoinedAt})
+		sum.Participants = append(sum.Participants, Participant{LegID: l.ID, Identity: a.Identity, Name: a.Name, Role: l.Role, State: l.State, Hold: l.Hold, Muted: l.Muted, JoinedAt: l.JoinedAt})
 	}
 	if tr := latest; tr != nil && c.State != models.CallEnded {
 		ts := &TransferSummary{ID: tr.ID, Mode: tr.Mode, State: tr.State}
@@ -192,6 +198,12 @@ func (s *Service) AgentView(ctx context.Context, identity string) (AgentView, er
 			return v, fmt.Errorf("callflow: agent view: %w", err)
 		}
 		v.Me.CallID = call.ID
+		if leg.Role == models.LegMonitor {
+			v.Supervising = "coach"
+			if leg.Muted {
+				v.Supervising = "listen"
+			}
+		}
 		if leg.State == models.LegJoined {
 			v.Call = &sum
 		} else {

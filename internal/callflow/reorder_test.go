@@ -39,6 +39,10 @@ func (s *scriptedTwilio) Ring(_ context.Context, r callflow.RingRequest) (string
 }
 func (s *scriptedTwilio) EndCall(context.Context, string) error       { return nil }
 func (s *scriptedTwilio) EndConference(context.Context, string) error { return nil }
+func (s *scriptedTwilio) AddParticipant(context.Context, callflow.ParticipantRequest) (string, error) {
+	return "", fmt.Errorf("not in the script")
+}
+
 func (s *scriptedTwilio) SetEndConferenceOnExit(context.Context, string, string, bool) error {
 	return nil
 }

@@ -44,6 +44,37 @@ func (t *Twilio) Ring(_ context.Context, req callflow.RingRequest) (string, erro
 	return *call.Sid, nil
 }
 
+// AddParticipant dials a browser phone into a conference with the
+// Participants API: muted to listen, or coaching one participant.
+func (t *Twilio) AddParticipant(_ context.Context, req callflow.ParticipantRequest) (string, error) {
+	params := (&api.CreateParticipantParams{}).
+		SetFrom(req.From).
+		SetTo("client:" + req.Identity).
+		SetLabel(req.Label).
+		SetMuted(req.Muted).
+		SetStartConferenceOnEnter(false).
+		SetEndConferenceOnExit(false).
+		SetBeep("false").
+		SetStatusCallback(req.StatusCallback).
+		SetStatusCallbackMethod(http.MethodPost).
+		SetStatusCallbackEvent([]string{"initiated", "ringing", "answered", "completed"}).
+		SetTimeout(int(req.Timeout.Seconds()))
+	if req.CoachCallSID != "" {
+		params.SetCoaching(true).SetCallSidToCoach(req.CoachCallSID)
+	}
+	p, err := t.client.Api.CreateParticipant(req.ConferenceSID, params)
+	if isCode(err, 20404) {
+		return "", fmt.Errorf("telephony: add %s to %s: %w", req.Identity, req.ConferenceSID, callflow.ErrGone)
+	}
+	if err != nil {
+		return "", fmt.Errorf("telephony: add %s to %s: %w", req.Identity, req.ConferenceSID, err)
+	}
+	if p.CallSid == nil {
+		return "", errors.New("telephony: add participant: Twilio returned no CallSid")
+	}
+	return *p.CallSid, nil
+}
+
 // EndCall hangs a call up, or stops it ringing. A call that has already
 // ended is not an error: the outcome is the one wanted.
 func (t *Twilio) EndCall(_ context.Context, callSID string) error {
