@@ -401,3 +401,83 @@ func TestFirstAgentDropsAfterColleagueJoined(t *testing.T) {
 	env.SimAction(cc.aliceLeg, "hangup")
 	cc.wantOwner(t, "bob", bobLeg)
 }
+
+// TestCallerHangsUpDuringConsult: the customer hangs up while Bob's phone
+// rings for a consult; Bob's phone stops ringing, the call ends, and both
+// consoles and the board show it.
+func TestCallerHangsUpDuringConsult(t *testing.T) {
+	cc := startConsultCall(t)
+	env := cc.env
+	env.AddAgent("mia", "Mia Manager", models.RoleManager)
+	mia := env.SignIn("mia")
+	bobLeg := cc.consultBob(t)
+
+	env.SimAction(cc.customer, "hangup")
+	st := env.WaitSim("the conference over and bob's phone silent", func(st twiliosim.State) bool {
+		c, _ := st.Conference(cc.conf)
+		b, _ := st.Call(bobLeg)
+		a, _ := st.Call(cc.aliceLeg)
+		return c.Status == twiliosim.ConfCompleted && b.Status != twiliosim.StatusRinging && b.Status != twiliosim.StatusInProgress &&
+			a.Status == twiliosim.StatusCompleted
+	})
+	if c, _ := st.Conference(cc.conf); c.CallSIDEndingConference != cc.customer {
+		t.Errorf("conference ended by %q, want the customer", c.CallSIDEndingConference)
+	}
+	env.WaitDB("the call ended by the caller, the consult canceled, both agents free", func(ctx context.Context) (bool, error) {
+		c, err := models.CallByID(ctx, env.App.DB, cc.call.ID)
+		if err != nil || c.State != models.CallEnded || c.EndedBy != "customer" {
+			return false, err
+		}
+		tr, err := models.LatestTransferForCall(ctx, env.App.DB, cc.call.ID)
+		if err != nil || tr.State.Open() {
+			return false, err
+		}
+		for _, id := range []string{"alice", "bob"} {
+			a, err := models.AgentByIdentity(ctx, env.App.DB, id)
+			if err != nil || a.Presence != models.PresenceAvailable {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+	if a := consoleOf(cc.alice); !a.has("no-call") {
+		t.Error("alice's console still shows the call")
+	}
+	if b := consoleOf(cc.bob); b.has("offer-caller") {
+		t.Error("bob's console still offers the consult")
+	}
+	ended := mia.Page("/board").Find(`[data-testid="ended-row-` + strconv.FormatInt(cc.call.ID, 10) + `"]`)
+	if ended.Length() != 1 || !strings.Contains(ended.Find(`[data-testid="end-reason"]`).Text(), "hung up") {
+		t.Errorf("the board's ended calls do not show the caller hanging up: %q", ended.Text())
+	}
+}
+
+// TestFirstAgentDropsBeforeColleagueAnswers: Alice's browser drops while
+// Bob's phone rings for her transfer; the caller is not dropped: they hold
+// with music, Bob is still rung, and once he answers he has the call and
+// owns it.
+func TestFirstAgentDropsBeforeColleagueAnswers(t *testing.T) {
+	for _, mode := range []string{"transfer", "consult"} {
+		t.Run(mode, func(t *testing.T) {
+			cc := startConsultCall(t)
+			env := cc.env
+			cc.do(t, cc.alice, mode, url.Values{"to": {"bob"}}, http.StatusOK)
+			bobLeg := env.Ringing("bob")
+			env.SimAction(cc.aliceLeg, "hangup")
+			env.WaitSim("the customer holding with music, bob still rung", func(st twiliosim.State) bool {
+				c, _ := st.Conference(cc.conf)
+				cust, in := c.Participant(cc.customer)
+				b, _ := st.Call(bobLeg)
+				return in && cust.Hold && cust.Hearing == holdMusic && b.Status == twiliosim.StatusRinging
+			})
+			env.SimAction(bobLeg, "accept")
+			cc.wantOwner(t, "bob", bobLeg)
+			if tr := cc.transfer(t); tr.State != models.TransferCompleted {
+				t.Errorf("transfer = %+v, want completed", tr)
+			}
+			if b := consoleOf(cc.bob); b.customerHeld() || !b.has("participant-bob") {
+				t.Errorf("bob's console: caller held %v", b.customerHeld())
+			}
+		})
+	}
+}
