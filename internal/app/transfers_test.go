@@ -151,6 +151,9 @@ func TestBlindTransfer(t *testing.T) {
 	}
 	env.WaitDB("the call ended by bob", func(ctx context.Context) (bool, error) {
 		cl, err := models.CallByID(ctx, env.App.DB, cc.call.ID)
+		if err == nil && cl.State == models.CallEnded && cl.EndedBy != "bob" {
+			t.Fatalf("call ended by %q (%s), want bob", cl.EndedBy, cl.EndReason)
+		}
 		return err == nil && cl.State == models.CallEnded && cl.EndedBy == "bob", err
 	})
 }

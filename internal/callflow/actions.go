@@ -247,17 +247,26 @@ func (s *Service) handOver(ctx context.Context, identity string, callID int64, c
 			return fmt.Errorf("callflow: %s: %w: %w", op, ErrTelephony, err)
 		}
 	}
-	// The leaving agent must not end the call on their way out (a chained
-	// transfer may have made them the owner), and the one staying must.
-	if mine.EndConferenceOnExit {
-		if err := s.tel.SetEndConferenceOnExit(ctx, call.ConferenceSID, mine.CallSID, false); err != nil {
-			return fmt.Errorf("callflow: %s: %w: %w", op, ErrTelephony, err)
-		}
-	}
+	// The one staying ends the call by leaving from now on.
 	if err := s.tel.SetEndConferenceOnExit(ctx, call.ConferenceSID, theirs.CallSID, true); err != nil {
 		return fmt.Errorf("callflow: %s: %w: %w", op, ErrTelephony, err)
 	}
-	if err := s.tel.EndCall(ctx, mine.CallSID); err != nil {
+	return s.hangUpLeavingAgent(ctx, &call, &mine, op)
+}
+
+// hangUpLeavingAgent hangs up the leg of an agent who is off the call. Their
+// leaving must not end the call: a chained transfer may have made them the
+// owner, so that is undone first. A leg already gone is what was wanted.
+func (s *Service) hangUpLeavingAgent(ctx context.Context, call *models.Call, leg *models.Leg, op string) error {
+	if leg.EndConferenceOnExit {
+		if err := s.tel.SetEndConferenceOnExit(ctx, call.ConferenceSID, leg.CallSID, false); err != nil && !errors.Is(err, ErrGone) {
+			return fmt.Errorf("callflow: %s: %w: %w", op, ErrTelephony, err)
+		}
+	}
+	if leg.CallSID == "" || isPending(leg.CallSID) {
+		return nil
+	}
+	if err := s.tel.EndCall(ctx, leg.CallSID); err != nil && !errors.Is(err, ErrGone) {
 		return fmt.Errorf("callflow: %s: %w: %w", op, ErrTelephony, err)
 	}
 	return nil

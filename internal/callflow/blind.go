@@ -154,17 +154,5 @@ func (s *Service) leaveHeldCaller(ctx context.Context, identity string, callID, 
 	if requeued {
 		defer s.Dispatch(ctx)
 	}
-	// The leaving agent must not end the call on their way out (a chained
-	// transfer may have made them the owner).
-	if mine.EndConferenceOnExit {
-		if err := s.tel.SetEndConferenceOnExit(ctx, call.ConferenceSID, mine.CallSID, false); err != nil && !errors.Is(err, ErrGone) {
-			return fmt.Errorf("callflow: %s: %w: %w", op, ErrTelephony, err)
-		}
-	}
-	if mine.CallSID != "" && !isPending(mine.CallSID) {
-		if err := s.tel.EndCall(ctx, mine.CallSID); err != nil && !errors.Is(err, ErrGone) {
-			return fmt.Errorf("callflow: %s: %w: %w", op, ErrTelephony, err)
-		}
-	}
-	return nil
+	return s.hangUpLeavingAgent(ctx, &call, &mine, op)
 }

@@ -253,12 +253,11 @@ func (s *Service) answered(ctx context.Context, tx bun.Tx, rec *recorder, f *fol
 func (s *Service) holdChanged(ctx context.Context, tx bun.Tx, rec *recorder, call *models.Call, ev ConferenceEvent) error {
 	hold := ev.Event == "participant-hold"
 	if ev.CallSID == call.CallSID {
-		if call.CustomerOnHold == hold {
-			return nil
-		}
-		call.CustomerOnHold = hold
-		rec.add(EventParticipantHold, call.ID, call.AgentID, map[string]any{"customer": true, "hold": hold})
-		return models.UpdateCall(ctx, tx, call, "customer_on_hold")
+		// The app alone holds the caller, and records that it does before
+		// asking Twilio; a report that disagrees was overtaken by a later
+		// request (a consult's unhold arriving after the next transfer's
+		// hold), so it must not undo it.
+		return nil
 	}
 	leg, err := models.LegByCallSID(ctx, tx, ev.CallSID)
 	if errors.Is(err, models.ErrNotFound) {

@@ -225,10 +225,12 @@ func (s *Service) CallStatus(ctx context.Context, st CallStatus) error {
 			if call, err = models.LockCall(ctx, tx, c.ID); err != nil {
 				return err
 			}
-			if call.ConferenceSID != "" {
-				// The caller was in the conference: its callbacks say
-				// whether they hung up or it ended around them.
-				return nil
+			if owned, err := s.handedOver(ctx, tx, call); err != nil || owned {
+				// The call was handed to an agent whose leaving ends the
+				// conference, so the caller was in it: their call may have
+				// ended because that agent left, and the conference-end on
+				// its way (the caller's leaving ends it too) says who.
+				return err
 			}
 			return s.endCall(ctx, tx, rec, &f, call, "caller hung up", "customer")
 		}
@@ -624,4 +626,22 @@ func (s *Service) endCall(ctx context.Context, tx bun.Tx, rec *recorder, f *foll
 	rec.add(EventCallEnded, call.ID, call.AgentID, map[string]any{"reason": reason, "ended_by": call.EndedBy, "duration": int(now.Sub(call.CreatedAt) / time.Second)})
 	f.dispatch = true
 	return nil
+}
+
+// handedOver reports whether the call was ever handed to an agent whose
+// leaving ends its conference.
+func (s *Service) handedOver(ctx context.Context, tx bun.Tx, call *models.Call) (bool, error) {
+	if call.ConferenceSID == "" {
+		return false, nil
+	}
+	legs, err := models.LegsForCall(ctx, tx, call.ID)
+	if err != nil {
+		return false, err
+	}
+	for _, l := range legs {
+		if l.EndConferenceOnExit {
+			return true, nil
+		}
+	}
+	return false, nil
 }
