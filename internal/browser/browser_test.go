@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -116,9 +117,24 @@ func (p *person) signIn(env *apptest.Env, identity string) {
 	)
 }
 
+// click clicks the element css selects once it is visible and enabled.
+// The element is found and clicked in one step in the page: a live
+// fragment swapped in between finding a node and clicking it would
+// otherwise leave the click aimed at a node that is gone.
 func (p *person) click(what, css string) {
 	p.t.Helper()
-	p.do("click "+what, chromedp.WaitVisible(chromedp.CSS(css)), chromedp.Click(chromedp.CSS(css)))
+	js := `(() => {
+		const el = document.querySelector(` + strconv.Quote(css) + `);
+		if (!el || el.disabled || el.offsetParent === null) return false;
+		el.click();
+		return true;
+	})()`
+	ctx, cancel := context.WithTimeout(p.ctx, apptest.WaitLimit)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(uiDeadline))); err != nil {
+		p.shot.take(p, "failed-click-"+what)
+		p.t.Fatalf("%s: click %s: %v", p.name, what, err)
+	}
 }
 
 // screenshots writes each step's pages to a folder named after the test.
