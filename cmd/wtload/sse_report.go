@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// sseTarget is the target: a change reaches every client within
+// this, at the 99th percentile.
+const sseTarget = 250 * time.Millisecond
+
+// report prints what the sse scenario measured, and fails when a stream
+// did not open or an update did not reach its stream.
+func (sc *sseScenario) report() error {
+	var firstAll, doneAll, doneBoard, doneAgent []time.Duration
+	rows := [][]string{{"change", "POST /presence ms", "complete p50 ms", "complete p99 ms", "complete max ms", "not reached"}}
+	missed := 0
+	for k, r := range sc.results {
+		var done []time.Duration
+		notReached := 0
+		for i := range sc.clients {
+			if f := r.probe.first[i].Load(); f > 0 {
+				firstAll = append(firstAll, time.Duration(f))
+			}
+			d := r.probe.done[i].Load()
+			if d <= 0 {
+				notReached++
+				continue
+			}
+			done = append(done, time.Duration(d))
+			if sc.clients[i].board {
+				doneBoard = append(doneBoard, time.Duration(d))
+			} else {
+				doneAgent = append(doneAgent, time.Duration(d))
+			}
+		}
+		doneAll = append(doneAll, done...)
+		missed += notReached
+		s := summarize(done)
+		rows = append(rows, []string{strconv.Itoa(k + 1), ms(r.post), ms(s.P50), ms(s.P99), ms(s.Max), strconv.Itoa(notReached)})
+	}
+	n := len(sc.clients)
+	fmt.Printf("\nsse: %d streams (%d board as a manager, %d consoles of %d agents) against %s (%s)\n",
+		n, sc.nBoard, n-sc.nBoard, len(sc.agents), sc.t.URL, describeTarget(sc.t))
+	fmt.Printf("opened in %s (%.0f streams/s); %d failed to open, %d ended early\n\n",
+		sc.connectTime.Round(time.Millisecond), float64(n)/sc.connectTime.Seconds(), sc.openFailures, sc.run.dropped.Load())
+	table(os.Stdout, rows)
+	fmt.Println()
+	rows = [][]string{{"from the change to …", "samples", "p50 ms", "p90 ms", "p99 ms", "max ms"}}
+	for _, r := range []struct {
+		name string
+		ds   []time.Duration
+	}{
+		{"first message of the update, any stream", firstAll},
+		{"every fragment of the update, any stream", doneAll},
+		{"every fragment, board streams", doneBoard},
+		{"every fragment, console streams", doneAgent},
+	} {
+		s := summarize(r.ds)
+		rows = append(rows, []string{r.name, strconv.Itoa(s.N), ms(s.P50), ms(s.P90), ms(s.P99), ms(s.Max)})
+	}
+	table(os.Stdout, rows)
+	if len(sc.results) > 0 && n > 0 {
+		perChange := float64(sc.run.bytes.Load()) / float64(len(sc.results))
+		fmt.Printf("\nfragment data sent per change: %s in all, %.1f KiB per stream\n", mib(perChange), perChange/float64(n)/1024)
+	}
+	scope := "the app's process"
+	if sc.t.Self != nil {
+		scope = "this process: the app and the load generator together"
+	}
+	fmt.Printf("\nmemory (%s, from /metrics):\n", scope)
+	fmt.Printf("  before the streams:  %s\n", sc.memBefore)
+	fmt.Printf("  streams open, idle:  %s\n", sc.memIdle)
+	fmt.Printf("  peak while changing: RSS %s, Go heap in use %s, Go sys %s\n", mib(sc.memPeak.RSS), mib(sc.memPeak.HeapInuse), mib(sc.memPeak.Sys))
+	fmt.Printf("  after the changes:   %s\n", sc.memAfter)
+	if n > 0 {
+		fmt.Printf("  per open stream (idle RSS growth / streams): %.1f KiB\n", (sc.memIdle.RSS-sc.memBefore.RSS)/float64(n)/1024)
+	}
+	if s := summarize(doneAll); s.N > 0 {
+		verdict := "met"
+		if s.P99 > sseTarget {
+			verdict = fmt.Sprintf("missed by %.1f×", float64(s.P99)/float64(sseTarget))
+		}
+		fmt.Printf("\np99 from a change to every fragment on every stream: %s ms (target %s ms): %s\n", ms(s.P99), ms(sseTarget), verdict)
+	}
+	if missed > 0 || sc.openFailures > 0 {
+		return fmt.Errorf("%d stream(s) failed to open and %d update(s) did not reach their stream", sc.openFailures, missed)
+	}
+	return nil
+}
