@@ -2,6 +2,8 @@ package models
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -202,20 +204,22 @@ func OldestQueuedCall(ctx context.Context, db bun.IDB) (*Call, error) {
 	return c, nil
 }
 
-// QueuePosition is where a waiting call stands in the queue: 1 when it is
-// next. Calls wait in the order dispatch offers them (oldest first).
-func QueuePosition(ctx context.Context, db bun.IDB, c *Call) (int, error) {
-	ahead, err := db.NewSelect().Model((*Call)(nil)).
-		Where("c.state = ?", CallQueued).
-		WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
-			return q.Where("c.created_at < ?", c.CreatedAt).
-				WhereOr("c.created_at = ? AND c.id < ?", c.CreatedAt, c.ID)
-		}).
-		Count(ctx)
-	if err != nil {
-		return 0, wrapErr(fmt.Sprintf("queue position of call %d", c.ID), err)
+// QueuePosition is where the call on callSID stands in the queue: 1 when
+// it is next, 0 when it is not waiting (or unknown). Calls wait in the
+// order dispatch offers them (oldest first). One statement: the wait
+// music asks for it on every waiting caller.
+func QueuePosition(ctx context.Context, db bun.IDB, callSID string) (int, error) {
+	var pos int
+	err := db.NewRaw(`SELECT (SELECT COUNT(*) FROM calls AS q WHERE q.state = ?
+		AND (q.created_at < m.created_at OR (q.created_at = m.created_at AND q.id < m.id))) + 1
+		FROM calls AS m WHERE m.call_sid = ? AND m.state = ?`, CallQueued, callSID, CallQueued).Scan(ctx, &pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
 	}
-	return int(ahead) + 1, nil
+	if err != nil {
+		return 0, wrapErr(fmt.Sprintf("queue position of call %q", callSID), err)
+	}
+	return pos, nil
 }
 
 // LockCall returns a call and, on PostgreSQL, locks its row until the

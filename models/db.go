@@ -109,6 +109,9 @@ func sqlitePath(databaseURL string) (string, bool) {
 	return databaseURL, true
 }
 
+// sqliteConns is the size of a SQLite file database's connection pool.
+const sqliteConns = 4
+
 func openSQLite(path string) (*bun.DB, error) {
 	path, extra, _ := strings.Cut(path, "?")
 	if path == "" {
@@ -127,6 +130,14 @@ func openSQLite(path string) (*bun.DB, error) {
 	if path == ":memory:" {
 		// Every connection would get its own empty in-memory database.
 		sqldb.SetMaxOpenConns(1)
+	} else {
+		// SQLite has one writer at a time: more connections only queue
+		// on its lock until busy_timeout fails them with SQLITE_BUSY
+		// (seen under load), and database/sql's default of 2 idle
+		// connections reopened one per burst. A few, kept open, serve
+		// reads beside the writer.
+		sqldb.SetMaxOpenConns(sqliteConns)
+		sqldb.SetMaxIdleConns(sqliteConns)
 	}
 	return bun.NewDB(sqldb, sqlitedialect.New()), nil
 }

@@ -247,8 +247,11 @@ func (s *Service) handOver(ctx context.Context, identity string, callID int64, c
 			return fmt.Errorf("callflow: %s: %w: %w", op, ErrTelephony, err)
 		}
 	}
-	// The one staying ends the call by leaving from now on.
-	if err := s.tel.SetEndConferenceOnExit(ctx, call.ConferenceSID, theirs.CallSID, true); err != nil {
+	// The one staying ends the call by leaving from now on. A colleague
+	// who has accepted but is not in the conference yet (Twilio has their
+	// TwiML, not their participant) gets the flag when their
+	// participant-join arrives (see joined).
+	if err := s.tel.SetEndConferenceOnExit(ctx, call.ConferenceSID, theirs.CallSID, true); err != nil && !errors.Is(err, ErrGone) {
 		return fmt.Errorf("callflow: %s: %w: %w", op, ErrTelephony, err)
 	}
 	return s.hangUpLeavingAgent(ctx, &call, &mine, op)

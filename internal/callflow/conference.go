@@ -165,6 +165,11 @@ func (s *Service) joined(ctx context.Context, tx bun.Tx, rec *recorder, f *follo
 			leg.EndConferenceOnExit = true
 			return models.UpdateLeg(ctx, tx, leg, "end_conference_on_exit")
 		}
+		if leg.EndConferenceOnExit && !ev.EndOnExit {
+			// The call was handed to them before they were in the
+			// conference, too early for Twilio to set the flag.
+			f.owner = leg.CallSID
+		}
 	}
 	return nil
 }

@@ -313,17 +313,7 @@ func lockedLeg(ctx context.Context, tx bun.Tx, legID int64) (*models.Leg, error)
 // next), or 0 when they are not waiting for an agent: being rung to one,
 // talking, on hold during a transfer, or unknown.
 func (s *Service) QueuePosition(ctx context.Context, callSID string) (int, error) {
-	c, err := models.CallBySID(ctx, s.db, callSID)
-	if errors.Is(err, models.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("callflow: queue position: %w", err)
-	}
-	if c.State != models.CallQueued {
-		return 0, nil
-	}
-	pos, err := models.QueuePosition(ctx, s.db, c)
+	pos, err := models.QueuePosition(ctx, s.db, callSID)
 	if err != nil {
 		return 0, fmt.Errorf("callflow: queue position: %w", err)
 	}
