@@ -144,7 +144,9 @@ func (a *App) build(o options) error {
 	a.Tokens = auth.AccessTokens{AccountSID: accountSID, APIKey: apiKey, APISecret: apiSecret, TTL: cfg.TokenTTL}
 	pub := &lateBroker{}
 	a.Service = callflow.New(a.DB, telephony.NewTwilio(client), publicURLs(cfg.PublicURL), pub,
-		callflow.Config{Number: number, RingTimeout: o.ringTimeout, WrapUp: cfg.WrapUp, MaxMissedOffers: cfg.MaxMissedOffers, ServiceLevelTarget: cfg.ServiceLevelTarget},
+		callflow.Config{
+			Number: number, RingTimeout: o.ringTimeout, WrapUp: cfg.WrapUp, MaxMissedOffers: cfg.MaxMissedOffers,
+			DispatchInBackground: true, ServiceLevelTarget: cfg.ServiceLevelTarget},
 		a.Log.With("component", "callflow"))
 
 	e := echo.New()
@@ -185,10 +187,14 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	bg, stop := context.WithCancel(context.Background())
 	a.stopBg = stop
-	a.background.Add(1)
+	a.background.Add(2)
 	go func() {
 		defer a.background.Done()
 		a.redispatch(bg)
+	}()
+	go func() {
+		defer a.background.Done()
+		a.Service.RunDispatcher(bg)
 	}()
 	if a.sharedDB() {
 		listener := &live.PGListener{DatabaseURL: a.Config.DatabaseURL, DB: a.DB, Broker: a.Broker, Log: a.Log.With("component", "live")}

@@ -106,6 +106,11 @@ type Config struct {
 	// unanswered (or decline) before they are set away, so callers stop
 	// ringing a desk nobody is at; zero means never.
 	MaxMissedOffers int
+	// DispatchInBackground answers a new caller's webhook before offering
+	// the call to an agent: the offer (a REST request per agent rung)
+	// is made by RunDispatcher, so the caller's TwiML never waits on
+	// routing. Without it, IncomingCall dispatches before it returns.
+	DispatchInBackground bool
 	// ServiceLevelTarget is the answer time the board's service level
 	// measures against (DefaultServiceLevelTarget when zero).
 	ServiceLevelTarget time.Duration
@@ -122,7 +127,10 @@ type Service struct {
 	// routing serializes offering waiting calls to agents in this process;
 	// row locks do it across processes on PostgreSQL.
 	routing sync.Mutex
-	now     func() time.Time
+	// dispatches asks RunDispatcher for a round of offers; one pending
+	// request stands for any number.
+	dispatches chan struct{}
+	now        func() time.Time
 }
 
 // New returns a Service.
@@ -133,7 +141,11 @@ func New(db *bun.DB, tel Telephony, urls URLs, pub Publisher, cfg Config, log *s
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{db: db, tel: tel, urls: urls, pub: pub, cfg: cfg, log: log, now: func() time.Time { return time.Now().UTC() }}
+	return &Service{
+		db: db, tel: tel, urls: urls, pub: pub, cfg: cfg, log: log,
+		now:        func() time.Time { return time.Now().UTC() },
+		dispatches: make(chan struct{}, 1),
+	}
 }
 
 // inTx runs f in a transaction and publishes the events it recorded once the
@@ -168,4 +180,30 @@ func (s *Service) inTx(ctx context.Context, f func(tx bun.Tx, rec *recorder) err
 		}
 	}
 	return nil
+}
+
+// RunDispatcher makes the offers IncomingCall asks for when
+// DispatchInBackground is set, until ctx ends.
+func (s *Service) RunDispatcher(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.dispatches:
+			s.Dispatch(ctx)
+		}
+	}
+}
+
+// dispatchSoon asks for a round of offers: in the background when so
+// configured, now otherwise.
+func (s *Service) dispatchSoon(ctx context.Context) {
+	if !s.cfg.DispatchInBackground {
+		s.Dispatch(ctx)
+		return
+	}
+	select {
+	case s.dispatches <- struct{}{}:
+	default: // a round is already due, and will see this call
+	}
 }

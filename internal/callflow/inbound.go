@@ -74,7 +74,7 @@ func (s *Service) IncomingCall(ctx context.Context, in Inbound) (Instructions, e
 	if err != nil {
 		return Instructions{}, fmt.Errorf("callflow: incoming call %s: %w", in.CallSID, err)
 	}
-	s.Dispatch(ctx)
+	s.dispatchSoon(ctx)
 	return Instructions{Join: &Join{
 		Conference:     name,
 		StartOnEnter:   false,
