@@ -20,7 +20,7 @@ func (s *Service) BlindTransfer(ctx context.Context, identity string, callID int
 	if err != nil {
 		return nil, err
 	}
-	err = s.leaveHeldCaller(ctx, identity, callID, 0, "blind transfer")
+	err = s.leaveHeldCaller(ctx, identity, callID, "blind transfer")
 	if errors.Is(err, errColleagueAnswered) {
 		// The colleague answered before the agent was off the call: an
 		// ordinary hand-over.
@@ -77,7 +77,7 @@ func (s *Service) ToQueue(ctx context.Context, identity string, callID int64) er
 		s.backFromQueue(ctx, call.ID, identity)
 		return fmt.Errorf("callflow: to queue: %w: %w", ErrTelephony, err)
 	}
-	if err := s.leaveHeldCaller(ctx, identity, callID, call.AgentID, "to queue"); err != nil {
+	if err := s.leaveHeldCaller(ctx, identity, callID, "to queue"); err != nil {
 		return err
 	}
 	s.Dispatch(ctx)
@@ -103,10 +103,11 @@ func (s *Service) backFromQueue(ctx context.Context, callID int64, identity stri
 }
 
 // leaveHeldCaller takes the agent off a call whose caller is on hold and
-// now someone else's business (a colleague being rung, or the queue). With
-// owner set, the call is only left if it is still that agent's. A caller
-// whose colleague has already declined goes back to the queue.
-func (s *Service) leaveHeldCaller(ctx context.Context, identity string, callID, owner int64, op string) error {
+// now someone else's business (a colleague being rung, or the queue). The
+// call stays with whoever has it if that is no longer the agent (the next
+// agent may have taken a requeued caller already). A caller whose
+// colleague has already declined goes back to the queue.
+func (s *Service) leaveHeldCaller(ctx context.Context, identity string, callID int64, op string) error {
 	var call models.Call
 	var mine models.Leg
 	requeued := false
@@ -115,9 +116,6 @@ func (s *Service) leaveHeldCaller(ctx context.Context, identity string, callID, 
 		c, me, myLeg, err := s.myCall(ctx, tx, identity, callID)
 		if err != nil {
 			return err
-		}
-		if owner != 0 && c.AgentID != owner {
-			return nil
 		}
 		tr, err := models.OpenTransferForCall(ctx, tx, c.ID)
 		if err != nil && !errors.Is(err, models.ErrNotFound) {
