@@ -415,7 +415,7 @@ func supervised(c *callflow.CallSummary) bool {
 }
 
 // supervisorLabel is how an agent's console names a manager on their call.
-func supervisorLabel(me string, p callflow.Participant) string {
+func supervisorLabel(p callflow.Participant) string {
 	switch {
 	case p.State == models.LegRinging:
 		return "manager, joining"

@@ -53,7 +53,7 @@ func ringingFor(t *testing.T, env *apptest.Env, identity string) (string, *model
 	return sid, call
 }
 
-// presence reads an agent's presence.
+// presenceOf reads an agent as stored, presence included.
 func presenceOf(t *testing.T, env *apptest.Env, identity string) *models.Agent {
 	t.Helper()
 	a, err := models.AgentByIdentity(context.Background(), env.App.DB, identity)
