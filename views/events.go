@@ -1,6 +1,8 @@
 package views
 
 import (
+	"strconv"
+
 	"github.com/a-h/templ"
 
 	"github.com/warmtransfer/warmtransfer/internal/callflow"
@@ -22,10 +24,12 @@ const (
 	EventBoardEnded   = "board-ended"
 )
 
-// Fragment is a live fragment and the SSE event that carries it.
+// Fragment is a live fragment and the SSE event that carries it. Parts, in
+// page order, are the pieces of it that may be sent on their own.
 type Fragment struct {
 	Event     string
 	Component templ.Component
+	Parts     []Part
 }
 
 // AgentFragments are every live fragment of an agent's console, in page
@@ -37,8 +41,21 @@ func AgentFragments(v callflow.AgentView) []Fragment {
 		{Event: EventAgentStatus, Component: AgentStatus(v)},
 		{Event: EventOffer, Component: OfferCard(v)},
 		{Event: EventCall, Component: CallPanel(v)},
-		{Event: EventRoster, Component: Roster(v)},
+		{Event: EventRoster, Component: Roster(v), Parts: rosterParts(v)},
 	}
+}
+
+func rosterParts(v callflow.AgentView) []Part {
+	if len(v.Colleagues) == 0 {
+		return nil
+	}
+	parts := make([]Part, 0, len(v.Colleagues)+1)
+	parts = append(parts, Part{ID: "roster-count", Component: rosterCount(v)})
+	for i := range v.Colleagues {
+		a := &v.Colleagues[i]
+		parts = append(parts, Part{ID: rosterItemID(a), Component: shared(rosterItemID(a), rosterItem(a))})
+	}
+	return parts
 }
 
 // BoardFragments are every live fragment of the manager's board, in page
@@ -46,8 +63,54 @@ func AgentFragments(v callflow.AgentView) []Fragment {
 func BoardFragments(v callflow.BoardView) []Fragment {
 	return []Fragment{
 		{Event: EventBoardSummary, Component: BoardSummary(v)},
-		{Event: EventBoardCalls, Component: ActiveCalls(v)},
-		{Event: EventBoardAgents, Component: AgentList(v)},
+		{Event: EventBoardCalls, Component: ActiveCalls(v), Parts: activeCallParts(v)},
+		{Event: EventBoardAgents, Component: AgentList(v), Parts: agentListParts(v)},
 		{Event: EventBoardEnded, Component: EndedCalls(v)},
 	}
+}
+
+func activeCallParts(v callflow.BoardView) []Part {
+	parts := []Part{{ID: "board-calls-count", Component: activeCount(v)}}
+	for i := range v.Active {
+		c := &v.Active[i]
+		parts = append(parts,
+			Part{ID: boardCallID(c), Component: callRow(c)},
+			Part{ID: boardTimelineID(c), Component: timelineRow(c, activeCallColumns)})
+	}
+	return parts
+}
+
+func agentListParts(v callflow.BoardView) []Part {
+	if len(v.Agents) == 0 {
+		return nil
+	}
+	parts := make([]Part, 0, len(v.Agents)+1)
+	parts = append(parts, Part{ID: "board-agents-count", Component: agentsAvailable(v)})
+	for i := range v.Agents {
+		a := &v.Agents[i]
+		parts = append(parts, Part{ID: boardAgentID(a), Component: agentRow(v, a)})
+	}
+	return parts
+}
+
+// activeCallColumns is how many columns the active calls' table has; a
+// call's timeline row spans them.
+const activeCallColumns = 5
+
+// Element ids of the parts, unique on their page.
+
+func rosterItemID(a *callflow.AgentSummary) string {
+	return "roster-item-" + strconv.FormatInt(a.ID, 10)
+}
+
+func boardAgentID(a *callflow.AgentSummary) string {
+	return "board-agent-" + strconv.FormatInt(a.ID, 10)
+}
+
+func boardCallID(c *callflow.CallSummary) string {
+	return "board-call-" + strconv.FormatInt(c.ID, 10)
+}
+
+func boardTimelineID(c *callflow.CallSummary) string {
+	return "board-timeline-" + strconv.FormatInt(c.ID, 10)
 }

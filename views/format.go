@@ -54,9 +54,14 @@ func formatDuration(d time.Duration) string {
 }
 
 // elapsed is the clock's text when first rendered: from since to until, or
-// to now while until is zero. app.js keeps it ticking.
+// to now while until is zero. app.js keeps it ticking. A running clock in a
+// live fragment has no text: the fragment must not change by itself every
+// second, and app.js fills the clock in as it inserts it.
 func elapsed(ctx context.Context, since, until time.Time) string {
 	if until.IsZero() {
+		if livePassOf(ctx) != nil {
+			return ""
+		}
 		until = now(ctx)
 	}
 	return formatDuration(until.Sub(since))

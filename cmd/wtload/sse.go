@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -18,7 +19,7 @@ import (
 	"github.com/warmtransfer/warmtransfer/views"
 )
 
-// The number of fragments each audience is sent per update, from the
+// The number of fragments each audience's stream starts with, from the
 // app's own lists: an update has reached a client once all have arrived.
 var (
 	boardFragments = len(views.BoardFragments(callflow.BoardView{}))
@@ -26,10 +27,13 @@ var (
 )
 
 // probe measures one change: when each client saw its first message of the
-// update and when it had all of the update's fragments, in nanoseconds
-// after the change was requested (0: not yet; -1: the stream ended first).
+// update and when it received the toggled agent's row in its new presence
+// (in a whole fragment or in a patch of parts, whichever the app sent), in
+// nanoseconds after the change was requested (0: not yet; -1: the stream
+// ended first).
 type probe struct {
 	t0          time.Time
+	presence    string
 	first, done []atomic.Int64
 	remaining   atomic.Int64
 	all         chan struct{}
@@ -58,6 +62,8 @@ func (p *probe) finish(i int, ns int64) {
 // sseRun is the scenario's state shared with the client goroutines.
 type sseRun struct {
 	current atomic.Pointer[probe]
+	// toggled is the identity of the agent whose presence changes.
+	toggled string
 	// bytes counts the data received while a probe is current.
 	bytes   atomic.Int64
 	alive   atomic.Int64
@@ -187,6 +193,7 @@ func (sc *sseScenario) signIn(ctx context.Context, agents int) error {
 		return err
 	}
 	sc.agents, sc.manager, sc.toggler = sessions[:agents], sessions[agents], sessions[agents+1]
+	sc.run.toggled = sc.toggler.Identity
 	return nil
 }
 
@@ -246,7 +253,7 @@ func (sc *sseScenario) timeChanges(ctx context.Context, n int, interval, timeout
 			presence = "available"
 		}
 		p := newProbe(len(sc.clients), sc.run.alive.Load())
-		p.t0 = time.Now()
+		p.t0, p.presence = time.Now(), presence
 		sc.run.current.Store(p)
 		status, body, err := sc.toggler.post(ctx, sc.ctl, sc.t.URL, "/presence", url.Values{"presence": {presence}})
 		post := time.Since(p.t0)
@@ -287,17 +294,22 @@ func (r *sseRun) follow(ctx context.Context, client *http.Client, u, cookie stri
 	}
 	defer resp.Body.Close()
 	r.alive.Add(1)
-	var lastID, curID int64
+	// The toggled agent's row: on the board, and in a console's roster.
+	marker := `data-testid="roster-` + r.toggled + `"`
+	if c.board {
+		marker = `data-testid="agent-row-` + r.toggled + `"`
+	}
+	var lastID int64
 	got := 0
 	var p *probe
-	err = readStream(resp.Body, false, func(m sseMessage) bool {
+	err = readStream(resp.Body, true, func(m sseMessage) bool {
 		if m.ID == 0 {
 			return true
 		}
 		if !replayed {
-			// The replay is the audience's fragments, all stamped with
-			// the latest event's id.
-			curID, lastID = m.ID, m.ID
+			// A stream starts with the audience's fragments, all
+			// stamped with the latest event's id.
+			lastID = m.ID
 			if got++; got == c.fragments {
 				done()
 			}
@@ -307,15 +319,13 @@ func (r *sseRun) follow(ctx context.Context, client *http.Client, u, cookie stri
 		since := func() int64 { return max(int64(time.Since(p.t0)), 1) }
 		if m.ID > lastID {
 			// The first message of a new update.
-			lastID, curID, got = m.ID, m.ID, 0
+			lastID = m.ID
 			if p = r.current.Load(); p != nil {
 				p.first[c.idx].CompareAndSwap(0, since())
 			}
 		}
-		if m.ID == curID && m.Event != live.EventActivity {
-			if got++; got == c.fragments && p != nil {
-				p.finish(c.idx, since())
-			}
+		if p != nil && m.Event != live.EventActivity && presenceOf(m.Data, marker) == p.presence {
+			p.finish(c.idx, since())
 		}
 		return true
 	})
@@ -330,4 +340,28 @@ func (r *sseRun) follow(ctx context.Context, client *http.Client, u, cookie stri
 		}
 	}
 	return err
+}
+
+// presenceOf reads the data-presence attribute of the element marker
+// names in html ("" when it is not there). The row's tag carries its
+// data-testid before its data-presence.
+func presenceOf(html []byte, marker string) string {
+	i := bytes.Index(html, []byte(marker))
+	if i < 0 {
+		return ""
+	}
+	rest := html[i+len(marker):]
+	if end := bytes.IndexByte(rest, '>'); end >= 0 {
+		rest = rest[:end]
+	}
+	const attr = `data-presence="`
+	j := bytes.Index(rest, []byte(attr))
+	if j < 0 {
+		return ""
+	}
+	rest = rest[j+len(attr):]
+	if k := bytes.IndexByte(rest, '"'); k >= 0 {
+		return string(rest[:k])
+	}
+	return ""
 }

@@ -54,9 +54,9 @@ func (sc *sseScenario) report() error {
 		ds   []time.Duration
 	}{
 		{"first message of the update, any stream", firstAll},
-		{"every fragment of the update, any stream", doneAll},
-		{"every fragment, board streams", doneBoard},
-		{"every fragment, console streams", doneAgent},
+		{"the changed row, any stream", doneAll},
+		{"the changed row, board streams", doneBoard},
+		{"the changed row, console streams", doneAgent},
 	} {
 		s := summarize(r.ds)
 		rows = append(rows, []string{r.name, strconv.Itoa(s.N), ms(s.P50), ms(s.P90), ms(s.P99), ms(s.Max)})
@@ -64,7 +64,7 @@ func (sc *sseScenario) report() error {
 	table(os.Stdout, rows)
 	if len(sc.results) > 0 && n > 0 {
 		perChange := float64(sc.run.bytes.Load()) / float64(len(sc.results))
-		fmt.Printf("\nfragment data sent per change: %s in all, %.1f KiB per stream\n", mib(perChange), perChange/float64(n)/1024)
+		fmt.Printf("\ndata sent per change: %s in all, %.1f KiB per stream\n", mib(perChange), perChange/float64(n)/1024)
 	}
 	scope := "the app's process"
 	if sc.t.Self != nil {
@@ -83,7 +83,7 @@ func (sc *sseScenario) report() error {
 		if s.P99 > sseTarget {
 			verdict = fmt.Sprintf("missed by %.1f×", float64(s.P99)/float64(sseTarget))
 		}
-		fmt.Printf("\np99 from a change to every fragment on every stream: %s ms (target %s ms): %s\n", ms(s.P99), ms(sseTarget), verdict)
+		fmt.Printf("\np99 from a change to the changed row on every stream: %s ms (target %s ms): %s\n", ms(s.P99), ms(sseTarget), verdict)
 	}
 	if missed > 0 || sc.openFailures > 0 {
 		return fmt.Errorf("%d stream(s) failed to open and %d update(s) did not reach their stream", sc.openFailures, missed)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/PuerkitoBio/goquery"
 )
 
 // SSEEvent is one Server-Sent Event as a browser's EventSource sees it.
@@ -16,7 +18,11 @@ type SSEEvent struct {
 	Data  string
 }
 
-// Stream is an open /events stream read as an EventSource would.
+// Stream is an open /events stream read as an EventSource would, and
+// applied as the page does: a "patch" event's out-of-band parts are swapped
+// into the fragments they belong to, and each fragment so changed is
+// delivered whole, as if the server had sent it, so tests read fragments
+// whichever way the server chose to send them.
 type Stream struct {
 	resp   *http.Response
 	events chan SSEEvent
@@ -58,13 +64,16 @@ func (s *Stream) read() {
 	sc.Buffer(make([]byte, 1<<20), 1<<22)
 	var ev SSEEvent
 	var data []string
+	frags := map[string]string{} // the page's fragments, by event
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
 		case line == "":
 			if len(data) > 0 || ev.Event != "" {
 				ev.Data = strings.Join(data, "\n")
-				s.events <- ev
+				for _, e := range ApplyPatch(frags, ev) {
+					s.events <- e
+				}
 			}
 			ev, data = SSEEvent{}, nil
 		case strings.HasPrefix(line, ":"):
@@ -111,4 +120,68 @@ func (s *Stream) Until(cond func(SSEEvent) bool) ([]SSEEvent, bool) {
 func (s *Stream) Close() {
 	s.cancel()
 	s.resp.Body.Close()
+}
+
+// patchEvent names the server's events of out-of-band parts.
+const patchEvent = "patch"
+
+// ApplyPatch keeps frags (the page's fragments) current with ev and returns
+// what a test reads for it: ev itself, or for a patch each fragment it
+// changed, whole. A part whose element is on no fragment is a server bug
+// the browser would report (htmx:oobErrorNoTarget); the patch is then
+// returned as it came, for the test to fail on.
+func ApplyPatch(frags map[string]string, ev SSEEvent) []SSEEvent {
+	if ev.Event != patchEvent {
+		if ev.Event != "activity" {
+			frags[ev.Event] = ev.Data
+		}
+		return []SSEEvent{ev}
+	}
+	patch, err := goquery.NewDocumentFromReader(strings.NewReader(ev.Data))
+	if err != nil {
+		return []SSEEvent{ev}
+	}
+	docs := map[string]*goquery.Document{}
+	var order []string
+	ok := true
+	patch.Find("[hx-swap-oob]").Each(func(_ int, part *goquery.Selection) {
+		id, _ := part.Attr("id")
+		part.RemoveAttr("hx-swap-oob")
+		html, err := goquery.OuterHtml(part)
+		if id == "" || err != nil {
+			ok = false
+			return
+		}
+		for event, data := range frags {
+			if !strings.Contains(data, `id="`+id+`"`) {
+				continue
+			}
+			doc := docs[event]
+			if doc == nil {
+				if doc, err = goquery.NewDocumentFromReader(strings.NewReader(data)); err != nil {
+					continue
+				}
+				docs[event] = doc
+				order = append(order, event)
+			}
+			if target := doc.Find(`[id="` + id + `"]`); target.Length() == 1 {
+				target.ReplaceWithHtml(html)
+				return
+			}
+		}
+		ok = false
+	})
+	if !ok || len(order) == 0 {
+		return []SSEEvent{ev}
+	}
+	out := make([]SSEEvent, 0, len(order))
+	for _, event := range order {
+		html, err := docs[event].Find("body").Html()
+		if err != nil {
+			return []SSEEvent{ev}
+		}
+		frags[event] = html
+		out = append(out, SSEEvent{ID: ev.ID, Event: event, Data: html})
+	}
+	return out
 }

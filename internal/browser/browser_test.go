@@ -225,6 +225,9 @@ func TestWarmTransferInTheBrowser(t *testing.T) {
 	bob.see("the call panel", `document.querySelector('[data-testid="call"]')?.dataset.state !== undefined && !!document.querySelector('[data-testid="participant-customer"]')`)
 	alice.see("Bob joined, leave enabled", `(() => { const b = document.querySelector('[data-testid="leave-button"]'); return !!b && !b.disabled && !!document.querySelector('[data-testid="participant-bob"]'); })()`)
 	maria.see("both agents on the call", `(() => { const r = document.querySelector('[data-testid^="call-row-"] [data-testid="call-agents"]'); return !!r && r.textContent.includes("Alice") && r.textContent.includes("Bob"); })()`)
+	// Presence changes arrive as single rows swapped out of band.
+	maria.see("Bob busy on the board", `document.querySelector('[data-testid="agent-row-bob"]')?.dataset.presence === "busy"`)
+	alice.see("Bob busy among her colleagues", `document.querySelector('[data-testid="roster-bob"]')?.dataset.presence === "busy"`)
 	shots.all("bob joined", alice, bob, maria)
 
 	alice.click("Leave call", `[data-testid="leave-button"]`)

@@ -26,6 +26,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/warmtransfer/warmtransfer/internal/app"
+	"github.com/warmtransfer/warmtransfer/internal/apptest"
 	"github.com/warmtransfer/warmtransfer/internal/twiliosim"
 	"github.com/warmtransfer/warmtransfer/models"
 )
@@ -332,6 +333,7 @@ func (b *browser) stream(lastID int64) *sse {
 		sc.Buffer(make([]byte, 1<<20), 1<<22)
 		var ev sseEvent
 		var data []string
+		frags := map[string]string{} // the page's fragments, patched as htmx does
 		for sc.Scan() {
 			line := sc.Text()
 			switch {
@@ -343,7 +345,9 @@ func (b *browser) stream(lastID int64) *sse {
 						s.last = ev.ID
 					}
 					s.mu.Unlock()
-					s.events <- ev
+					for _, e := range apptest.ApplyPatch(frags, apptest.SSEEvent(ev)) {
+						s.events <- sseEvent(e)
+					}
 				}
 				ev, data = sseEvent{}, nil
 			case strings.HasPrefix(line, "id: "):

@@ -5,59 +5,60 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/warmtransfer/warmtransfer/models"
 )
 
-// fixedRenderer returns the same messages whatever it is asked: the board's
-// four fragments and one line of activity, of realistic sizes. With it the
-// benchmark measures the broker's own cost (batching, locking, one channel
-// send per message per subscriber), not rendering or the database.
-type fixedRenderer struct {
-	frags    []Message
-	activity Message
+// rowsRenderer renders a board of realistic size whose agents' list has a
+// hundred rows, and changes one row per event, as a colleague's presence
+// change does: the benchmark measures the broker's own cost (diffing,
+// encoding, locking, one channel send per subscriber), not rendering or the
+// database.
+type rowsRenderer struct {
+	rows int
 }
 
-func newFixedRenderer() *fixedRenderer {
-	frag := func(event string, size int) Message {
-		return Message{Event: event, Data: `<section id="` + event + `">` + strings.Repeat("x", size) + `</section>`}
+func (r *rowsRenderer) Render(_ context.Context, auds []Audience, batch []models.Event) (map[Audience][]Message, error) {
+	changed := int(batch[len(batch)-1].ID) % r.rows
+	agents := Message{Event: "board-agents"}
+	var data strings.Builder
+	data.WriteString(`<section id="board-agents"><table><tbody>`)
+	for i := range r.rows {
+		state := "available"
+		if i == changed {
+			state = fmt.Sprintf("away-%d", batch[len(batch)-1].ID)
+		}
+		html := fmt.Sprintf(`<tr id="board-agent-%d" data-presence="%s"><td>Agent %d</td><td>%s</td></tr>`, i, state, i, strings.Repeat("x", 300))
+		agents.Parts = append(agents.Parts, Part{ID: fmt.Sprintf("board-agent-%d", i), HTML: html})
+		data.WriteString(html)
 	}
-	return &fixedRenderer{
-		frags: []Message{
-			frag("board-summary", 1<<10),
-			frag("board-calls", 16<<10),
-			frag("board-agents", 8<<10),
-			frag("board-ended", 16<<10),
-		},
-		activity: Message{Event: EventActivity, Data: `<li class="activity">A caller was offered to Alice</li>`},
+	data.WriteString(`</tbody></table></section>`)
+	agents.Data = data.String()
+	msgs := []Message{
+		{Event: "board-summary", Data: `<section id="board-summary">` + strings.Repeat("s", 1<<10) + `</section>`},
+		{Event: "board-calls", Data: `<section id="board-calls">` + strings.Repeat("c", 16<<10) + `</section>`},
+		agents,
+		{Event: "board-ended", Data: `<section id="board-ended">` + strings.Repeat("e", 16<<10) + `</section>`},
 	}
-}
-
-func (r *fixedRenderer) Fragments(context.Context, Audience) ([]Message, error) {
-	return r.frags, nil
-}
-
-func (r *fixedRenderer) Activity(_ context.Context, _ Audience, events []models.Event) ([]Message, error) {
-	msgs := make([]Message, len(events))
-	for i, ev := range events {
-		msgs[i] = r.activity
-		msgs[i].ID = ev.ID
+	out := map[Audience][]Message{}
+	for _, aud := range auds {
+		out[aud] = msgs
 	}
-	return msgs, nil
+	return out, nil
 }
 
-func (r *fixedRenderer) Audiences(context.Context, models.Event) ([]Audience, error) {
-	return nil, nil
+func (r *rowsRenderer) Audiences(context.Context, models.Event) ([]Audience, bool, error) {
+	return nil, false, nil
 }
 
-// BenchmarkBrokerPublish is one board update fanned out to 10, 1,000 and
+// BenchmarkBrokerPublish is one board change fanned out to 10, 1,000 and
 // 10,000 open board streams: each op is the time from Publish until every
 // subscriber (a goroutine draining its channel, as an SSE handler does) has
-// received all five messages of the update.
+// received the update. wire-B/sub is what each stream is sent per change.
 func BenchmarkBrokerPublish(b *testing.B) {
-	r := newFixedRenderer()
-	perUpdate := len(r.frags) + 1
+	r := &rowsRenderer{rows: 100}
 	for _, n := range []int{10, 1000, 10000} {
 		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
@@ -65,25 +66,29 @@ func BenchmarkBrokerPublish(b *testing.B) {
 			defer broker.Close()
 			var updated sync.WaitGroup
 			var drained sync.WaitGroup
+			var wire atomic.Int64
 			for range n {
 				s := broker.Subscribe(Audience{Board: true})
 				drained.Add(1)
 				go func() {
 					defer drained.Done()
-					got := 0
-					for range s.C {
-						got++
-						if got%perUpdate == 0 {
-							updated.Done()
-						}
+					for u := range s.c {
+						wire.Add(int64(len(u.wire)))
+						updated.Done()
 					}
 				}()
 			}
-			id := int64(0)
+			// The first change sends every fragment whole; the ones
+			// measured send what changed.
+			updated.Add(n)
+			broker.Publish(models.Event{ID: 1, Kind: "agent.presence"})
+			updated.Wait()
+			wire.Store(0)
+			id := int64(1)
 			for b.Loop() {
 				id++
 				updated.Add(n)
-				broker.Publish(models.Event{ID: id, Kind: "call.offered", CallID: 1})
+				broker.Publish(models.Event{ID: id, Kind: "agent.presence"})
 				updated.Wait()
 			}
 			b.StopTimer()
@@ -91,6 +96,7 @@ func BenchmarkBrokerPublish(b *testing.B) {
 				b.Fatalf("%d of %d subscribers still open: the broker dropped slow ones", got, n)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/subscriber")
+			b.ReportMetric(float64(wire.Load())/float64(b.N)/float64(n), "wire-B/sub")
 			broker.Close()
 			drained.Wait()
 		})

@@ -2,14 +2,24 @@
 // event is turned into HTML fragments, rendered once per audience (the
 // managers' board, or one agent's console), and sent to every open
 // Server-Sent Events stream of that audience.
+//
+// The broker remembers what it last sent each audience, so that it sends
+// only what changed: a fragment that renders the same is not sent again,
+// and when only some parts of a fragment changed (one agent's row of a
+// hundred) it sends those parts alone. A new stream starts from that same
+// memory instead of rendering again. Each message is encoded for the wire
+// once, whatever the number of streams.
 package live
 
 import (
 	"context"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/warmtransfer/warmtransfer/models"
+	"github.com/warmtransfer/warmtransfer/views"
 )
 
 // Audience is who a stream is for: the board, or one agent's console.
@@ -23,30 +33,74 @@ type Message struct {
 	ID    int64
 	Event string
 	Data  string
+	// Parts are pieces of Data that may be replaced on their own, in the
+	// order they appear in it (see views.Part).
+	Parts []Part
 }
 
-// Renderer turns state into messages. The broker calls it once per
-// audience for a batch of events, whatever the number of streams.
+// Part is one rendered views.Part: an element with a page-unique id.
+type Part struct {
+	ID   string
+	HTML string
+}
+
+// Renderer turns state into messages.
 type Renderer interface {
-	// Fragments renders the audience's live fragments as they are now.
-	Fragments(ctx context.Context, aud Audience) ([]Message, error)
-	// Activity renders events as lines of history, leaving out those the
-	// audience should not see.
-	Activity(ctx context.Context, aud Audience, events []models.Event) ([]Message, error)
-	// Audiences returns the audiences an event concerns, besides the board.
-	Audiences(ctx context.Context, ev models.Event) ([]Audience, error)
+	// Render renders, for each audience, the lines of history of the batch
+	// the audience may see, then its live fragments as they are now, once
+	// per audience whatever the number of streams.
+	Render(ctx context.Context, auds []Audience, batch []models.Event) (map[Audience][]Message, error)
+	// Audiences returns the agents an event concerns besides the board;
+	// all says it concerns every agent's console.
+	Audiences(ctx context.Context, ev models.Event) (auds []Audience, all bool, err error)
 }
 
-// subscriberBuffer is how many messages a slow stream may fall behind
-// before it is dropped; its browser reconnects and replays what it missed.
-const subscriberBuffer = 256
+// subscriberBuffer is how many updates a slow stream may fall behind before
+// it is dropped; its browser reconnects and replays what it missed. An
+// update is everything one batch of events sends a stream.
+const subscriberBuffer = 64
+
+// frame is a message encoded for the wire, once for every stream.
+type frame struct {
+	id       int64
+	activity bool
+	wire     []byte
+}
+
+// update is what one batch of events sends one stream.
+type update struct {
+	frames []*frame
+	wire   []byte // the frames, concatenated
+}
 
 // Subscription is one open stream.
 type Subscription struct {
-	C    <-chan Message
-	ch   chan Message
+	c    chan *update
 	aud  Audience
 	once sync.Once
+}
+
+// fragmentState is the last version of a fragment an audience was sent.
+type fragmentState struct {
+	msg Message
+	// skeleton is the fragment without its parts; diffable says the parts
+	// were found in it, in order.
+	skeleton string
+	diffable bool
+}
+
+// audience is an audience's open streams and what they were last sent.
+type audience struct {
+	subs map[*Subscription]struct{}
+	// frags is nil until the audience's fragments were rendered (by the
+	// broker, or by its first stream).
+	frags []fragmentState
+	id    int64 // the newest event the fragments reflect
+	// gen counts changes to frags; a stream that rendered the fragments
+	// itself keeps them only if nothing changed meanwhile.
+	gen uint64
+	// start caches frags encoded for a new stream.
+	start []*frame
 }
 
 // Broker fans events out to subscriptions.
@@ -55,7 +109,7 @@ type Broker struct {
 	log    *slog.Logger
 
 	mu      sync.Mutex
-	subs    map[Audience]map[*Subscription]struct{}
+	auds    map[Audience]*audience
 	pending []models.Event
 	wake    chan struct{}
 	closed  bool
@@ -73,7 +127,7 @@ func NewBroker(render Renderer, log *slog.Logger) *Broker {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
 		render: render, log: log,
-		subs: map[Audience]map[*Subscription]struct{}{},
+		auds: map[Audience]*audience{},
 		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{}),
 	}
 	go b.loop()
@@ -98,19 +152,56 @@ func (b *Broker) Publish(ev models.Event) {
 
 // Subscribe opens a stream for an audience.
 func (b *Broker) Subscribe(aud Audience) *Subscription {
-	ch := make(chan Message, subscriberBuffer)
-	s := &Subscription{C: ch, ch: ch, aud: aud}
+	s, _, _ := b.join(aud)
+	return s
+}
+
+// join opens a stream and returns, in the same step, what the audience was
+// last sent (nil if it was never rendered) and the state's generation for
+// seed. Every update sent after it is relative to what it returned.
+func (b *Broker) join(aud Audience) (*Subscription, []*frame, uint64) {
+	s := &Subscription{c: make(chan *update, subscriberBuffer), aud: aud}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		close(ch)
-		return s
+		close(s.c)
+		return s, nil, 0
 	}
-	if b.subs[aud] == nil {
-		b.subs[aud] = map[*Subscription]struct{}{}
+	a := b.auds[aud]
+	if a == nil {
+		a = &audience{subs: map[*Subscription]struct{}{}}
+		b.auds[aud] = a
 	}
-	b.subs[aud][s] = struct{}{}
-	return s
+	a.subs[s] = struct{}{}
+	if a.frags == nil {
+		return s, nil, a.gen
+	}
+	if a.start == nil {
+		for _, f := range a.frags {
+			m := f.msg
+			m.ID = a.id
+			a.start = append(a.start, encode(m))
+		}
+	}
+	return s, a.start, a.gen
+}
+
+// seed keeps fragments a stream rendered itself, as what the audience was
+// last sent, unless the broker sent the audience something since join
+// returned gen.
+func (b *Broker) seed(aud Audience, gen uint64, msgs []Message, id int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a := b.auds[aud]
+	if a == nil || a.gen != gen || a.frags != nil {
+		return
+	}
+	a.frags = make([]fragmentState, len(msgs))
+	for i, m := range msgs {
+		a.frags[i] = newFragmentState(m)
+	}
+	a.id = id
+	a.gen++
 }
 
 // Unsubscribe closes a stream; it is safe to call more than once.
@@ -120,16 +211,18 @@ func (b *Broker) Unsubscribe(s *Subscription) {
 	b.removeLocked(s)
 }
 
+// removeLocked closes a stream. An audience nobody watches is forgotten:
+// what it was sent would go stale without anyone to send changes to.
 func (b *Broker) removeLocked(s *Subscription) {
-	if set, ok := b.subs[s.aud]; ok {
-		if _, ok := set[s]; ok {
-			delete(set, s)
-			if len(set) == 0 {
-				delete(b.subs, s.aud)
+	if a, ok := b.auds[s.aud]; ok {
+		if _, ok := a.subs[s]; ok {
+			delete(a.subs, s)
+			if len(a.subs) == 0 {
+				delete(b.auds, s.aud)
 			}
 		}
 	}
-	s.once.Do(func() { close(s.ch) })
+	s.once.Do(func() { close(s.c) })
 }
 
 // Subscribers counts open streams.
@@ -137,8 +230,8 @@ func (b *Broker) Subscribers() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := 0
-	for _, set := range b.subs {
-		n += len(set)
+	for _, a := range b.auds {
+		n += len(a.subs)
 	}
 	return n
 }
@@ -152,8 +245,8 @@ func (b *Broker) Close() {
 		return
 	}
 	b.closed = true
-	for _, set := range b.subs {
-		for s := range set {
+	for _, a := range b.auds {
+		for s := range a.subs {
 			b.removeLocked(s)
 		}
 	}
@@ -180,71 +273,233 @@ func (b *Broker) loop() {
 	}
 }
 
-// deliver renders a batch of events for every audience it concerns that
-// has a stream open, once per audience, and sends the result.
+// deliver renders a batch of events for every watched audience it
+// concerns, once per audience, and sends each what changed for it.
 func (b *Broker) deliver(batch []models.Event) {
 	ctx := b.ctx
-	// With no stream open there is nobody to render for; finding who an
-	// event concerns costs queries (a presence change reads every agent).
-	if b.Subscribers() == 0 {
+	watched := b.watched()
+	// With no stream open there is nobody to render for, and finding who
+	// an event concerns costs queries.
+	if len(watched) == 0 {
 		return
 	}
-	audiences := map[Audience]bool{{Board: true}: true}
+	concerned := map[Audience]bool{{Board: true}: true}
+	everyAgent := false
 	for _, ev := range batch {
-		auds, err := b.render.Audiences(ctx, ev)
+		auds, all, err := b.render.Audiences(ctx, ev)
 		if err != nil {
 			b.log.Error("live: finding who an event concerns", "event", ev.ID, "err", err)
 			continue
 		}
+		everyAgent = everyAgent || all
 		for _, a := range auds {
-			audiences[a] = true
+			concerned[a] = true
 		}
 	}
+	var want []Audience
+	for _, aud := range watched {
+		if concerned[aud] || (everyAgent && !aud.Board) {
+			want = append(want, aud)
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	rendered, err := b.render.Render(ctx, want, batch)
 	last := batch[len(batch)-1].ID
-	for aud := range audiences {
-		if !b.watched(aud) {
-			continue
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err != nil {
+		b.log.Error("live: rendering", "err", err)
+		// What these audiences were sent is now out of date: forget it,
+		// so that the next change sends them everything.
+		for _, aud := range want {
+			if a := b.auds[aud]; a != nil {
+				a.frags, a.start = nil, nil
+				a.gen++
+			}
 		}
-		msgs, err := b.render.Activity(ctx, aud, batch)
-		if err != nil {
-			b.log.Error("live: rendering activity", "audience", aud, "err", err)
-			msgs = nil
-		}
-		frags, err := b.render.Fragments(ctx, aud)
-		if err != nil {
-			b.log.Error("live: rendering fragments", "audience", aud, "err", err)
-			continue
-		}
-		for _, f := range frags {
-			f.ID = last
-			msgs = append(msgs, f)
-		}
-		b.send(aud, msgs)
+		return
 	}
-}
-
-func (b *Broker) watched(aud Audience) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.subs[aud]) > 0
-}
-
-func (b *Broker) send(aud Audience, msgs []Message) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for s := range b.subs[aud] {
-		for _, m := range msgs {
+	for aud, msgs := range rendered {
+		a := b.auds[aud]
+		if a == nil {
+			continue // its last stream closed while it was rendered
+		}
+		u := a.apply(msgs, last)
+		if u == nil {
+			continue
+		}
+		for s := range a.subs {
 			select {
-			case s.ch <- m:
+			case s.c <- u:
 			default:
 				// Too slow: drop the stream rather than stall everyone.
 				// Its browser reconnects with Last-Event-ID and replays.
 				b.log.Warn("live: dropping a stream that fell behind", "audience", aud)
 				b.removeLocked(s)
 			}
-			if _, still := b.subs[aud][s]; !still {
-				break
-			}
 		}
 	}
+}
+
+// watched lists the audiences with a stream open.
+func (b *Broker) watched() []Audience {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]Audience, 0, len(b.auds))
+	for aud := range b.auds {
+		out = append(out, aud)
+	}
+	return out
+}
+
+// apply records what was rendered for the audience as what it was sent, and
+// returns the update that brings its streams from the previous version to
+// this one: the activity, the fragments that changed whole, and one patch
+// with the parts that changed alone. It returns nil when nothing changed.
+func (a *audience) apply(msgs []Message, last int64) *update {
+	prev := make(map[string]*fragmentState, len(a.frags))
+	for i := range a.frags {
+		prev[a.frags[i].msg.Event] = &a.frags[i]
+	}
+	u := &update{}
+	var next []fragmentState
+	var patch strings.Builder
+	for _, m := range msgs {
+		if m.Event == EventActivity {
+			u.add(encode(m))
+			continue
+		}
+		st := newFragmentState(m)
+		next = append(next, st)
+		p := prev[m.Event]
+		switch {
+		case p != nil && p.msg.Data == m.Data:
+			continue
+		case p != nil && p.diffable && st.diffable && p.skeleton == st.skeleton && sameParts(p.msg.Parts, m.Parts):
+			var changed strings.Builder
+			ok := true
+			for i, part := range m.Parts {
+				if part.HTML != p.msg.Parts[i].HTML {
+					ok = ok && writeOOB(&changed, part.HTML)
+				}
+			}
+			if ok {
+				patch.WriteString(changed.String())
+			} else {
+				// A part is not an element we can swap alone: send it all.
+				u.add(encode(Message{ID: last, Event: m.Event, Data: m.Data}))
+			}
+		default:
+			u.add(encode(Message{ID: last, Event: m.Event, Data: m.Data}))
+		}
+	}
+	if patch.Len() > 0 {
+		u.add(encode(Message{ID: last, Event: views.EventPatch, Data: patch.String()}))
+	}
+	a.frags, a.start = next, nil
+	a.id = last
+	a.gen++
+	if len(u.frames) == 0 {
+		return nil
+	}
+	return u
+}
+
+func (u *update) add(f *frame) {
+	u.frames = append(u.frames, f)
+	u.wire = append(u.wire, f.wire...)
+}
+
+func newFragmentState(m Message) fragmentState {
+	st := fragmentState{msg: m}
+	st.skeleton, st.diffable = skeleton(m)
+	return st
+}
+
+// skeleton is a fragment's HTML with its parts cut out; ok is false when a
+// part is not where the fragment's parts say.
+func skeleton(m Message) (string, bool) {
+	if len(m.Parts) == 0 {
+		return "", false
+	}
+	var b strings.Builder
+	rest := m.Data
+	for _, p := range m.Parts {
+		i := strings.Index(rest, p.HTML)
+		if i < 0 || p.HTML == "" {
+			return "", false
+		}
+		b.WriteString(rest[:i])
+		b.WriteString("\x00") // where a part was: parts may not move
+		rest = rest[i+len(p.HTML):]
+	}
+	b.WriteString(rest)
+	return b.String(), true
+}
+
+func sameParts(a, b []Part) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID {
+			return false
+		}
+	}
+	return true
+}
+
+// writeOOB adds a part to a patch: its element marked for an out-of-band
+// swap, in a <template> so that a table row or a list item parses as one
+// whatever else the patch holds. It reports false when the part does not
+// start with an element's tag.
+func writeOOB(b *strings.Builder, html string) bool {
+	if len(html) < 2 || html[0] != '<' {
+		return false
+	}
+	n := 1
+	for n < len(html) && (html[n] >= 'a' && html[n] <= 'z' || html[n] >= '0' && html[n] <= '9') {
+		n++
+	}
+	if n == 1 || n == len(html) || (html[n] != ' ' && html[n] != '>') {
+		return false
+	}
+	b.WriteString("<template>")
+	b.WriteString(html[:n])
+	b.WriteString(` hx-swap-oob="true"`)
+	b.WriteString(html[n:])
+	b.WriteString("</template>")
+	return true
+}
+
+// encode writes a message as a Server-Sent Event; each line of the data
+// gets its own data: line, as the format requires.
+func encode(m Message) *frame {
+	var b strings.Builder
+	b.Grow(len(m.Data) + len(m.Event) + 64)
+	if m.ID > 0 {
+		b.WriteString("id: ")
+		b.WriteString(strconv.FormatInt(m.ID, 10))
+		b.WriteByte('\n')
+	}
+	if m.Event != "" {
+		b.WriteString("event: ")
+		b.WriteString(m.Event)
+		b.WriteByte('\n')
+	}
+	data := strings.ReplaceAll(m.Data, "\r\n", "\n")
+	for {
+		line, rest, more := strings.Cut(data, "\n")
+		b.WriteString("data: ")
+		b.WriteString(line)
+		b.WriteByte('\n')
+		if !more {
+			break
+		}
+		data = rest
+	}
+	b.WriteByte('\n')
+	return &frame{id: m.ID, activity: m.Event == EventActivity, wire: []byte(b.String())}
 }

@@ -42,59 +42,96 @@ func render(ctx context.Context, c templ.Component) (string, error) {
 	return buf.String(), nil
 }
 
-// Fragments renders the audience's live fragments as they are now.
-func (v *Views) Fragments(ctx context.Context, aud Audience) ([]Message, error) {
-	var frags []views.Fragment
-	if aud.Board {
-		bv, err := v.Service.Board(ctx)
-		if err != nil {
+// Render renders, for each audience, the lines of history of the batch it
+// may see, then its fragments as they are now. The audiences share one
+// render pass: the agents are read once, and what looks the same to
+// everyone (a colleague's row, a line of history) is rendered once.
+func (v *Views) Render(ctx context.Context, auds []Audience, batch []models.Event) (map[Audience][]Message, error) {
+	rctx := views.WithLiveRender(v.renderCtx(ctx))
+	var h *history
+	if len(batch) > 0 {
+		var err error
+		if h, err = v.history(ctx); err != nil {
 			return nil, err
 		}
-		frags = views.BoardFragments(bv)
-	} else {
-		agent, err := models.AgentByID(ctx, v.DB, aud.AgentID)
-		if err != nil {
-			return nil, err
-		}
-		av, err := v.Service.AgentView(ctx, agent.Identity)
-		if err != nil {
-			return nil, err
-		}
-		frags = views.AgentFragments(av)
 	}
-	rctx := v.renderCtx(ctx)
+	var agentIDs []int64
+	for _, aud := range auds {
+		if !aud.Board {
+			agentIDs = append(agentIDs, aud.AgentID)
+		}
+	}
+	consoles, err := v.Service.AgentViewsByID(ctx, agentIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[Audience][]Message, len(auds))
+	for _, aud := range auds {
+		var msgs []Message
+		if h != nil {
+			if msgs, err = h.activity(ctx, rctx, aud, batch); err != nil {
+				return nil, err
+			}
+		}
+		var frags []views.Fragment
+		if aud.Board {
+			bv, err := v.Service.Board(ctx)
+			if err != nil {
+				return nil, err
+			}
+			frags = views.BoardFragments(bv)
+		} else {
+			av, ok := consoles[aud.AgentID]
+			if !ok {
+				// The agent is gone (deleted); their streams end with
+				// their session.
+				continue
+			}
+			frags = views.AgentFragments(av)
+		}
+		fm, err := renderFragments(rctx, frags)
+		if err != nil {
+			return nil, err
+		}
+		out[aud] = append(msgs, fm...)
+	}
+	return out, nil
+}
+
+func renderFragments(rctx context.Context, frags []views.Fragment) ([]Message, error) {
 	msgs := make([]Message, 0, len(frags))
 	for _, f := range frags {
 		html, err := render(rctx, f.Component)
 		if err != nil {
 			return nil, fmt.Errorf("live: render %s: %w", f.Event, err)
 		}
-		msgs = append(msgs, Message{Event: f.Event, Data: html})
+		m := Message{Event: f.Event, Data: html}
+		if len(f.Parts) > 0 {
+			m.Parts = make([]Part, len(f.Parts))
+			for i, p := range f.Parts {
+				if m.Parts[i].HTML, err = render(rctx, p.Component); err != nil {
+					return nil, fmt.Errorf("live: render %s of %s: %w", p.ID, f.Event, err)
+				}
+				m.Parts[i].ID = p.ID
+			}
+		}
+		msgs = append(msgs, m)
 	}
 	return msgs, nil
 }
 
-// Audiences returns the agents an event concerns: a presence change shows
-// in every colleague's roster; anything about a call concerns the agents
-// who are or were on it.
-func (v *Views) Audiences(ctx context.Context, ev models.Event) ([]Audience, error) {
+// Audiences returns the agents an event concerns besides the board: a
+// presence change shows in every colleague's roster (all); anything about
+// a call concerns the agents who are or were on it.
+func (v *Views) Audiences(ctx context.Context, ev models.Event) ([]Audience, bool, error) {
 	set := map[int64]bool{}
-	if ev.Kind == callflow.EventPresence {
-		agents, err := models.ListAgents(ctx, v.DB)
-		if err != nil {
-			return nil, err
-		}
-		for _, a := range agents {
-			set[a.ID] = true
-		}
-	}
 	if ev.AgentID != 0 {
 		set[ev.AgentID] = true
 	}
 	if ev.CallID != 0 {
 		legs, err := models.LegsForCall(ctx, v.DB, ev.CallID)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		for _, l := range legs {
 			if l.AgentID != 0 {
@@ -106,7 +143,7 @@ func (v *Views) Audiences(ctx context.Context, ev models.Event) ([]Audience, err
 	for id := range set {
 		out = append(out, Audience{AgentID: id})
 	}
-	return out, nil
+	return out, ev.Kind == callflow.EventPresence, nil
 }
 
 // history holds what rendering a batch of events needs to look up, each
@@ -117,6 +154,7 @@ type history struct {
 	byID   map[int64]string  // agent id -> name
 	calls  map[int64]*models.Call
 	agents map[int64][]int64 // call id -> agents who had a leg on it
+	lines  map[int64]string  // event id -> its rendered line
 }
 
 func (v *Views) history(ctx context.Context) (*history, error) {
@@ -124,7 +162,7 @@ func (v *Views) history(ctx context.Context) (*history, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &history{v: v, names: map[string]string{}, byID: map[int64]string{}, calls: map[int64]*models.Call{}, agents: map[int64][]int64{}}
+	h := &history{v: v, names: map[string]string{}, byID: map[int64]string{}, calls: map[int64]*models.Call{}, agents: map[int64][]int64{}, lines: map[int64]string{}}
 	for _, a := range agents {
 		h.names[a.Identity] = a.Name
 		h.byID[a.ID] = a.Name
@@ -216,7 +254,12 @@ func (v *Views) Activity(ctx context.Context, aud Audience, events []models.Even
 	if err != nil {
 		return nil, err
 	}
-	rctx := v.renderCtx(ctx)
+	return h.activity(ctx, v.renderCtx(ctx), aud, events)
+}
+
+// activity renders the lines of events an audience may see; each line is
+// rendered once, whoever else sees it.
+func (h *history) activity(ctx, rctx context.Context, aud Audience, events []models.Event) ([]Message, error) {
 	var msgs []Message
 	for _, ev := range events {
 		ok, err := h.visible(ctx, aud, ev)
@@ -226,46 +269,50 @@ func (v *Views) Activity(ctx context.Context, aud Audience, events []models.Even
 		if !ok {
 			continue
 		}
-		caller, err := h.caller(ctx, ev.CallID)
-		if err != nil {
-			return nil, err
-		}
-		html, err := render(rctx, views.ActivityItem(views.ActivityEntry{ID: ev.ID, At: ev.CreatedAt, Text: views.ActivityText(ev, caller, h.name)}))
-		if err != nil {
-			return nil, err
+		html, done := h.lines[ev.ID]
+		if !done {
+			caller, err := h.caller(ctx, ev.CallID)
+			if err != nil {
+				return nil, err
+			}
+			html, err = render(rctx, views.ActivityItem(views.ActivityEntry{ID: ev.ID, At: ev.CreatedAt, Text: views.ActivityText(ev, caller, h.name)}))
+			if err != nil {
+				return nil, err
+			}
+			h.lines[ev.ID] = html
 		}
 		msgs = append(msgs, Message{ID: ev.ID, Event: EventActivity, Data: html})
 	}
 	return msgs, nil
 }
 
-// Replay renders the activity an audience missed after afterID, then its
-// fragments as they are now, stamped with the newest event's id.
-func (v *Views) Replay(ctx context.Context, aud Audience, afterID int64) ([]Message, error) {
+// Missed renders the activity an audience missed after afterID (at most
+// the newest replayLimit events).
+func (v *Views) Missed(ctx context.Context, aud Audience, afterID int64) ([]Message, error) {
+	latest, err := models.LatestEventID(ctx, v.DB)
+	if err != nil || afterID >= latest {
+		return nil, err
+	}
+	if latest-afterID > replayLimit {
+		afterID = latest - replayLimit
+	}
+	events, err := models.EventsAfter(ctx, v.DB, afterID, replayLimit)
+	if err != nil {
+		return nil, err
+	}
+	return v.Activity(ctx, aud, events)
+}
+
+// Current renders an audience's fragments as they are now, and the newest
+// event they reflect (read first, so they reflect at least that one).
+func (v *Views) Current(ctx context.Context, aud Audience) ([]Message, int64, error) {
 	latest, err := models.LatestEventID(ctx, v.DB)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	var msgs []Message
-	if afterID > 0 && afterID < latest {
-		if latest-afterID > replayLimit {
-			afterID = latest - replayLimit
-		}
-		events, err := models.EventsAfter(ctx, v.DB, afterID, replayLimit)
-		if err != nil {
-			return nil, err
-		}
-		if msgs, err = v.Activity(ctx, aud, events); err != nil {
-			return nil, err
-		}
-	}
-	frags, err := v.Fragments(ctx, aud)
+	msgs, err := v.Render(ctx, []Audience{aud}, nil)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	for _, f := range frags {
-		f.ID = latest
-		msgs = append(msgs, f)
-	}
-	return msgs, nil
+	return msgs[aud], latest, nil
 }

@@ -3,17 +3,21 @@ package live
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// Replayer renders what a reconnecting stream missed.
+// Replayer renders what a stream starts with.
 type Replayer interface {
-	// Replay returns the activity of the events after afterID that the
-	// audience may see, then its fragments as they are now.
-	Replay(ctx context.Context, aud Audience, afterID int64) ([]Message, error)
+	// Missed returns the activity of the events after afterID that the
+	// audience may see.
+	Missed(ctx context.Context, aud Audience, afterID int64) ([]Message, error)
+	// Current renders the audience's fragments as they are now, and the
+	// newest event they reflect.
+	Current(ctx context.Context, aud Audience) ([]Message, int64, error)
 }
 
 // StreamOptions tune a stream.
@@ -25,15 +29,18 @@ type StreamOptions struct {
 }
 
 // Serve writes one Server-Sent Events stream until the client goes away,
-// ctx ends (server shutdown) or the broker drops the stream. Messages
-// published while the replay is read from the database are not lost: the
-// stream subscribes first, and skips live activity it already replayed.
+// ctx ends (server shutdown) or the broker drops the stream. It starts with
+// the activity the client missed (after lastID) and the audience's
+// fragments: those the broker last sent the audience, or, for the first
+// stream of an audience, fragments it renders itself. Nothing published
+// meanwhile is lost: the stream joins the broker first, and skips live
+// activity it already replayed.
 func Serve(ctx context.Context, w http.ResponseWriter, b *Broker, rp Replayer, aud Audience, lastID int64, opts StreamOptions) error {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		return fmt.Errorf("live: the response writer cannot stream")
 	}
-	sub := b.Subscribe(aud)
+	sub, start, gen := b.join(aud)
 	defer b.Unsubscribe(sub)
 
 	h := w.Header()
@@ -44,17 +51,33 @@ func Serve(ctx context.Context, w http.ResponseWriter, b *Broker, rp Replayer, a
 	if _, err := fmt.Fprintf(w, "retry: %d\n\n", opts.Retry.Milliseconds()); err != nil {
 		return nil
 	}
-	replayed, err := rp.Replay(ctx, aud, lastID)
-	if err != nil {
-		return err
-	}
 	seen := lastID
-	for _, m := range replayed {
-		if err := write(w, m); err != nil {
-			return nil
+	if lastID > 0 {
+		missed, err := rp.Missed(ctx, aud, lastID)
+		if err != nil {
+			return err
 		}
-		if m.Event == EventActivity && m.ID > seen {
-			seen = m.ID
+		for _, m := range missed {
+			if _, err := w.Write(encode(m).wire); err != nil {
+				return nil
+			}
+			seen = max(seen, m.ID)
+		}
+	}
+	if start == nil {
+		msgs, latest, err := rp.Current(ctx, aud)
+		if err != nil {
+			return err
+		}
+		b.seed(aud, gen, msgs, latest)
+		for _, m := range msgs {
+			m.ID = latest
+			start = append(start, encode(m))
+		}
+	}
+	for _, f := range start {
+		if _, err := w.Write(f.wire); err != nil {
+			return nil
 		}
 	}
 	flusher.Flush()
@@ -66,22 +89,19 @@ func Serve(ctx context.Context, w http.ResponseWriter, b *Broker, rp Replayer, a
 		case <-ctx.Done():
 			return nil
 		case <-heartbeat.C:
-			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
+			if _, err := io.WriteString(w, ": heartbeat\n\n"); err != nil {
 				return nil
 			}
 			flusher.Flush()
-		case m, open := <-sub.C:
+		case u, open := <-sub.c:
 			if !open {
 				return nil
 			}
-			if m.Event == EventActivity && m.ID <= seen {
-				continue
-			}
-			if err := write(w, m); err != nil {
+			if err := writeUpdate(w, u, seen); err != nil {
 				return nil
 			}
 			// Flush once the burst that arrived together is written.
-			if len(sub.C) == 0 {
+			if len(sub.c) == 0 {
 				flusher.Flush()
 			}
 		}
@@ -91,28 +111,26 @@ func Serve(ctx context.Context, w http.ResponseWriter, b *Broker, rp Replayer, a
 // EventActivity names the messages that add a line of history.
 const EventActivity = "activity"
 
-// write sends one message; each line of the data gets its own data: line,
-// as the SSE format requires.
-func write(w http.ResponseWriter, m Message) error {
-	var b strings.Builder
-	if m.ID > 0 {
-		b.WriteString("id: ")
-		b.WriteString(strconv.FormatInt(m.ID, 10))
-		b.WriteByte('\n')
+// writeUpdate writes an update, leaving out lines of history the stream
+// already replayed (at most seen).
+func writeUpdate(w io.Writer, u *update, seen int64) error {
+	replayed := false
+	for _, f := range u.frames {
+		replayed = replayed || (f.activity && f.id <= seen)
 	}
-	if m.Event != "" {
-		b.WriteString("event: ")
-		b.WriteString(m.Event)
-		b.WriteByte('\n')
+	if !replayed {
+		_, err := w.Write(u.wire)
+		return err
 	}
-	for _, line := range strings.Split(strings.ReplaceAll(m.Data, "\r\n", "\n"), "\n") {
-		b.WriteString("data: ")
-		b.WriteString(line)
-		b.WriteByte('\n')
+	for _, f := range u.frames {
+		if f.activity && f.id <= seen {
+			continue
+		}
+		if _, err := w.Write(f.wire); err != nil {
+			return err
+		}
 	}
-	b.WriteByte('\n')
-	_, err := w.Write([]byte(b.String()))
-	return err
+	return nil
 }
 
 // LastEventID reads where a stream should resume: the Last-Event-ID header

@@ -1,0 +1,188 @@
+package live
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warmtransfer/warmtransfer/models"
+)
+
+// scriptRenderer renders whatever the test set last.
+type scriptRenderer struct {
+	mu   sync.Mutex
+	msgs []Message
+}
+
+func (r *scriptRenderer) set(msgs ...Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = msgs
+}
+
+func (r *scriptRenderer) Render(_ context.Context, auds []Audience, _ []models.Event) (map[Audience][]Message, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[Audience][]Message{}
+	for _, a := range auds {
+		out[a] = r.msgs
+	}
+	return out, nil
+}
+
+func (r *scriptRenderer) Audiences(context.Context, models.Event) ([]Audience, bool, error) {
+	return nil, false, nil
+}
+
+// list is a fragment with a count and one row per state, each a part.
+func list(count string, states ...string) Message {
+	m := Message{Event: "agents"}
+	var b strings.Builder
+	b.WriteString(`<section id="agents"><h2>Agents</h2>`)
+	c := `<span id="count">` + count + `</span>`
+	b.WriteString(c)
+	m.Parts = append(m.Parts, Part{ID: "count", HTML: c})
+	b.WriteString(`<table><tbody>`)
+	for i, s := range states {
+		id := "row-" + string(rune('a'+i))
+		row := `<tr id="` + id + `" data-state="` + s + `"><td>` + s + `</td></tr>`
+		m.Parts = append(m.Parts, Part{ID: id, HTML: row})
+		b.WriteString(row)
+	}
+	b.WriteString(`</tbody></table></section>`)
+	m.Data = b.String()
+	return m
+}
+
+func nextUpdate(t *testing.T, s *Subscription) string {
+	t.Helper()
+	select {
+	case u, ok := <-s.c:
+		if !ok {
+			t.Fatal("the stream was closed")
+		}
+		return string(u.wire)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no update")
+	}
+	return ""
+}
+
+func TestBrokerSendsWhatChanged(t *testing.T) {
+	r := &scriptRenderer{}
+	b := NewBroker(r, nil)
+	defer b.Close()
+	s := b.Subscribe(Audience{Board: true})
+
+	summary := Message{Event: "summary", Data: "<p>2 waiting</p>"}
+	r.set(summary, list("1 available", "available", "away"))
+	b.Publish(models.Event{ID: 1})
+	first := nextUpdate(t, s)
+	for _, want := range []string{"id: 1\nevent: summary\ndata: <p>2 waiting</p>\n\n", "event: agents\n", `<tr id="row-b" data-state="away">`} {
+		if !strings.Contains(first, want) {
+			t.Fatalf("the first update lacks %q:\n%s", want, first)
+		}
+	}
+
+	// One row and the count change: a patch with those two parts only,
+	// each marked for an out-of-band swap in its own template.
+	r.set(summary, list("2 available", "available", "available"))
+	b.Publish(models.Event{ID: 2})
+	patch := nextUpdate(t, s)
+	want := "id: 2\nevent: patch\ndata: " +
+		`<template><span hx-swap-oob="true" id="count">2 available</span></template>` +
+		`<template><tr hx-swap-oob="true" id="row-b" data-state="available"><td>available</td></tr></template>` + "\n\n"
+	if patch != want {
+		t.Fatalf("patch:\n got %q\nwant %q", patch, want)
+	}
+
+	// The same render again sends nothing; a change outside the parts
+	// sends the fragment whole. The update after proves the first sent
+	// nothing.
+	b.Publish(models.Event{ID: 3})
+	changed := list("2 available", "available", "available")
+	changed.Data = strings.Replace(changed.Data, "<h2>Agents</h2>", "<h2>Team</h2>", 1)
+	r.set(summary, changed)
+	b.Publish(models.Event{ID: 4})
+	whole := nextUpdate(t, s)
+	if !strings.HasPrefix(whole, "id: 4\nevent: agents\n") || !strings.Contains(whole, "<h2>Team</h2>") || strings.Contains(whole, "summary") {
+		t.Fatalf("a change outside the parts should send that fragment whole, and only it:\n%s", whole)
+	}
+
+	// A row added changes the parts' ids: whole again.
+	r.set(summary, list("2 available", "available", "available", "away"))
+	b.Publish(models.Event{ID: 5})
+	if u := nextUpdate(t, s); !strings.Contains(u, "event: agents\n") || !strings.Contains(u, `id="row-c"`) {
+		t.Fatalf("a new row should send the fragment whole:\n%s", u)
+	}
+
+	// A stream that joins now starts from what the audience was last
+	// sent, stamped with the newest event, without rendering.
+	_, start, _ := b.join(Audience{Board: true})
+	var got bytes.Buffer
+	for _, f := range start {
+		got.Write(f.wire)
+	}
+	for _, want := range []string{"id: 5\nevent: summary\n", "id: 5\nevent: agents\n", `id="row-c"`} {
+		if !strings.Contains(got.String(), want) {
+			t.Fatalf("a new stream's start lacks %q:\n%s", want, got.String())
+		}
+	}
+}
+
+func TestBrokerForgetsAudiencesNobodyWatches(t *testing.T) {
+	r := &scriptRenderer{}
+	b := NewBroker(r, nil)
+	defer b.Close()
+	aud := Audience{AgentID: 7}
+	s, start, gen := b.join(aud)
+	if start != nil {
+		t.Fatal("an audience never rendered has nothing to start from")
+	}
+	b.seed(aud, gen, []Message{{Event: "roster", Data: "<ul></ul>"}}, 3)
+	s2, start, _ := b.join(aud)
+	if len(start) != 1 || string(start[0].wire) != "id: 3\nevent: roster\ndata: <ul></ul>\n\n" {
+		t.Fatalf("the second stream should start from what the first rendered; got %d frames", len(start))
+	}
+	b.Unsubscribe(s)
+	b.Unsubscribe(s2)
+	if _, start, _ := b.join(aud); start != nil {
+		t.Fatal("an audience nobody watched kept what it was sent, which goes stale")
+	}
+}
+
+func TestBrokerSeedLosesToANewerUpdate(t *testing.T) {
+	r := &scriptRenderer{}
+	b := NewBroker(r, nil)
+	defer b.Close()
+	aud := Audience{Board: true}
+	s, _, gen := b.join(aud)
+	r.set(Message{Event: "summary", Data: "<p>new</p>"})
+	b.Publish(models.Event{ID: 9})
+	nextUpdate(t, s)
+	// The stream's own render started before the update: it must not
+	// replace what the broker sent since.
+	b.seed(aud, gen, []Message{{Event: "summary", Data: "<p>old</p>"}}, 8)
+	_, start, _ := b.join(aud)
+	if len(start) != 1 || !strings.Contains(string(start[0].wire), "<p>new</p>") {
+		t.Fatalf("a stale seed replaced the broker's update (%d frames)", len(start))
+	}
+}
+
+func TestWriteUpdateSkipsReplayedActivity(t *testing.T) {
+	u := &update{}
+	u.add(encode(Message{ID: 4, Event: EventActivity, Data: "<li>four</li>"}))
+	u.add(encode(Message{ID: 6, Event: EventActivity, Data: "<li>six</li>"}))
+	u.add(encode(Message{ID: 6, Event: "summary", Data: "<p>a\nb</p>"}))
+	var w bytes.Buffer
+	if err := writeUpdate(&w, u, 5); err != nil {
+		t.Fatal(err)
+	}
+	want := "id: 6\nevent: activity\ndata: <li>six</li>\n\nid: 6\nevent: summary\ndata: <p>a\ndata: b</p>\n\n"
+	if w.String() != want {
+		t.Fatalf("got %q\nwant %q", w.String(), want)
+	}
+}
