@@ -25,8 +25,6 @@ func (h *Handlers) events(c echo.Context) error {
 	if a.Role == models.RoleManager {
 		aud = live.Audience{Board: true}
 	}
-	ctx, cancel := mergeDone(c.Request().Context(), h.Streams)
-	defer cancel()
-	return live.Serve(ctx, c.Response(), h.Broker, h.Replayer, aud, live.LastEventID(c.Request()),
-		live.StreamOptions{Retry: streamRetry, Heartbeat: streamHeartbeat})
+	return live.Serve(c.Request().Context(), c.Response(), h.Broker, h.Replayer, aud, live.LastEventID(c.Request()),
+		live.StreamOptions{Retry: streamRetry, Heartbeat: streamHeartbeat, Shutdown: h.Streams})
 }

@@ -191,17 +191,6 @@ func (h *Handlers) healthz(c echo.Context) error {
 	return c.String(http.StatusOK, "ok")
 }
 
-// mergeDone returns a context that ends when either a or b does: a stream
-// ends when its client goes away or when the server shuts down.
-func mergeDone(a, b context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(a)
-	stop := context.AfterFunc(b, cancel)
-	return ctx, func() {
-		stop()
-		cancel()
-	}
-}
-
 // recoverPanics turns a panicking handler into an error for the central
 // error handler (a 500 that is logged with its stack), instead of a dropped
 // connection.

@@ -14,9 +14,12 @@ package live
 import (
 	"context"
 	"log/slog"
+	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/warmtransfer/warmtransfer/models"
 	"github.com/warmtransfer/warmtransfer/views"
@@ -73,12 +76,123 @@ type update struct {
 	wire   []byte // the frames, concatenated
 }
 
-// Subscription is one open stream.
+// Subscription is one open stream. Updates queue on it; they are written
+// by the stream's own handler (see Serve's fallback), or, once the stream's
+// connection is attached, by the broker's few writers, so that an idle
+// stream costs no goroutine of its own beyond the one reading its
+// connection.
 type Subscription struct {
-	c    chan *update
-	aud  Audience
-	once sync.Once
+	aud Audience
+	b   *Broker
+
+	mu    sync.Mutex
+	queue []*update
+	// wake is signalled when an update is queued and closed when the
+	// stream ends, for a handler that writes its own stream.
+	wake chan struct{}
+	// conn, once attached, is written by the broker's writers.
+	conn      net.Conn
+	scheduled bool // queued for a writer, or being written
+	// seen is the newest line of history the stream replayed; live lines
+	// up to it are not written again.
+	seen      int64
+	heartbeat time.Duration
+	lastWrite time.Time
+	closed    bool
 }
+
+// push queues an update; it reports false when the stream has fallen too
+// far behind to keep.
+func (s *Subscription) push(u *update) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return true
+	}
+	if len(s.queue) >= subscriberBuffer {
+		return false
+	}
+	s.queue = append(s.queue, u)
+	s.kickLocked()
+	return true
+}
+
+// kickLocked gets the queue written: by a writer once the connection is
+// attached, else by the handler waiting on wake.
+func (s *Subscription) kickLocked() {
+	if s.conn != nil {
+		if !s.scheduled {
+			s.scheduled = true
+			s.b.schedule(s)
+		}
+		return
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take empties the queue for a handler that writes its own stream.
+func (s *Subscription) take() []*update {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queue
+	s.queue = nil
+	return q
+}
+
+func (s *Subscription) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.queue = nil
+	close(s.wake)
+	if s.conn != nil {
+		s.conn.Close()
+	}
+}
+
+// writeConn writes what is queued to the attached connection until the
+// queue is empty. A write that fails or stalls for writeTimeout closes the
+// connection; the goroutine reading it then ends the stream.
+func (s *Subscription) writeConn() {
+	for {
+		s.mu.Lock()
+		if s.closed || len(s.queue) == 0 {
+			s.scheduled = false
+			s.mu.Unlock()
+			return
+		}
+		q, conn, seen := s.queue, s.conn, s.seen
+		s.queue = nil
+		s.mu.Unlock()
+
+		var bufs net.Buffers
+		for _, u := range q {
+			bufs = u.appendTo(bufs, seen)
+		}
+		conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_, err := bufs.WriteTo(conn)
+		s.mu.Lock()
+		s.lastWrite = time.Now()
+		s.mu.Unlock()
+		if err != nil {
+			conn.Close()
+			s.mu.Lock()
+			s.scheduled = false
+			s.mu.Unlock()
+			return
+		}
+	}
+}
+
+// writeTimeout bounds one write to a stream: a client that reads nothing
+// for that long is dropped, rather than holding a writer.
+const writeTimeout = 10 * time.Second
 
 // fragmentState is the last version of a fragment an audience was sent.
 type fragmentState struct {
@@ -114,6 +228,13 @@ type Broker struct {
 	wake    chan struct{}
 	closed  bool
 
+	// Streams whose connections are attached wait here for a writer.
+	wmu     sync.Mutex
+	wcond   *sync.Cond
+	writes  []*Subscription
+	wclosed bool
+	workers sync.WaitGroup
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -130,8 +251,86 @@ func NewBroker(render Renderer, log *slog.Logger) *Broker {
 		auds: map[Audience]*audience{},
 		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{}),
 	}
+	b.wcond = sync.NewCond(&b.wmu)
+	// A few writers serve every attached stream: writes to loopback or a
+	// proxy rarely block, and a stalled one times out.
+	for range max(4, 2*runtime.GOMAXPROCS(0)) {
+		b.workers.Add(1)
+		go b.writer()
+	}
 	go b.loop()
 	return b
+}
+
+// schedule queues a stream for a writer.
+func (b *Broker) schedule(s *Subscription) {
+	b.wmu.Lock()
+	b.writes = append(b.writes, s)
+	b.wmu.Unlock()
+	b.wcond.Signal()
+}
+
+func (b *Broker) writer() {
+	defer b.workers.Done()
+	for {
+		b.wmu.Lock()
+		for len(b.writes) == 0 && !b.wclosed {
+			b.wcond.Wait()
+		}
+		if b.wclosed {
+			b.wmu.Unlock()
+			return
+		}
+		s := b.writes[0]
+		b.writes[0] = nil
+		b.writes = b.writes[1:]
+		b.wmu.Unlock()
+		s.writeConn()
+	}
+}
+
+// attach hands a stream's connection to the broker's writers, with the
+// newest line of history already written to it. Updates queued since join
+// are written first.
+func (b *Broker) attach(s *Subscription, conn net.Conn, seen int64, heartbeat time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		conn.Close()
+		return
+	}
+	s.conn, s.seen, s.heartbeat, s.lastWrite = conn, seen, heartbeat, time.Now()
+	if len(s.queue) > 0 {
+		s.kickLocked()
+	}
+}
+
+// heartbeats keeps idle attached streams open through proxies: a comment
+// to each that has been written nothing for its heartbeat interval.
+func (b *Broker) heartbeats() {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	beat := &update{wire: []byte(": heartbeat\n\n")}
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case now := <-tick.C:
+			b.mu.Lock()
+			for _, a := range b.auds {
+				for s := range a.subs {
+					s.mu.Lock()
+					if s.conn != nil && !s.closed && len(s.queue) == 0 && now.Sub(s.lastWrite) >= s.heartbeat {
+						s.queue = append(s.queue, beat)
+						s.lastWrite = now
+						s.kickLocked()
+					}
+					s.mu.Unlock()
+				}
+			}
+			b.mu.Unlock()
+		}
+	}
 }
 
 // Publish hands the broker a committed event. It never blocks: events are
@@ -160,11 +359,11 @@ func (b *Broker) Subscribe(aud Audience) *Subscription {
 // last sent (nil if it was never rendered) and the state's generation for
 // seed. Every update sent after it is relative to what it returned.
 func (b *Broker) join(aud Audience) (*Subscription, []*frame, uint64) {
-	s := &Subscription{c: make(chan *update, subscriberBuffer), aud: aud}
+	s := &Subscription{aud: aud, b: b, wake: make(chan struct{}, 1)}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		close(s.c)
+		s.close()
 		return s, nil, 0
 	}
 	a := b.auds[aud]
@@ -222,7 +421,7 @@ func (b *Broker) removeLocked(s *Subscription) {
 			}
 		}
 	}
-	s.once.Do(func() { close(s.c) })
+	s.close()
 }
 
 // Subscribers counts open streams.
@@ -253,10 +452,16 @@ func (b *Broker) Close() {
 	b.mu.Unlock()
 	b.cancel()
 	<-b.done
+	b.wmu.Lock()
+	b.wclosed = true
+	b.wmu.Unlock()
+	b.wcond.Broadcast()
+	b.workers.Wait()
 }
 
 func (b *Broker) loop() {
 	defer close(b.done)
+	go b.heartbeats()
 	for {
 		select {
 		case <-b.ctx.Done():
@@ -331,9 +536,7 @@ func (b *Broker) deliver(batch []models.Event) {
 			continue
 		}
 		for s := range a.subs {
-			select {
-			case s.c <- u:
-			default:
+			if !s.push(u) {
 				// Too slow: drop the stream rather than stall everyone.
 				// Its browser reconnects with Last-Event-ID and replays.
 				b.log.Warn("live: dropping a stream that fell behind", "audience", aud)
@@ -410,6 +613,24 @@ func (a *audience) apply(msgs []Message, last int64) *update {
 func (u *update) add(f *frame) {
 	u.frames = append(u.frames, f)
 	u.wire = append(u.wire, f.wire...)
+}
+
+// appendTo adds the update's bytes to bufs, leaving out lines of history
+// the stream already replayed (at most seen).
+func (u *update) appendTo(bufs net.Buffers, seen int64) net.Buffers {
+	replayed := false
+	for _, f := range u.frames {
+		replayed = replayed || (f.activity && f.id <= seen)
+	}
+	if !replayed {
+		return append(bufs, u.wire)
+	}
+	for _, f := range u.frames {
+		if !f.activity || f.id > seen {
+			bufs = append(bufs, f.wire)
+		}
+	}
+	return bufs
 }
 
 func newFragmentState(m Message) fragmentState {

@@ -3,6 +3,7 @@ package live
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -60,11 +61,15 @@ func list(count string, states ...string) Message {
 func nextUpdate(t *testing.T, s *Subscription) string {
 	t.Helper()
 	select {
-	case u, ok := <-s.c:
+	case _, ok := <-s.wake:
 		if !ok {
 			t.Fatal("the stream was closed")
 		}
-		return string(u.wire)
+		var b strings.Builder
+		for _, u := range s.take() {
+			b.Write(u.wire)
+		}
+		return b.String()
 	case <-time.After(5 * time.Second):
 		t.Fatal("no update")
 	}
@@ -172,17 +177,86 @@ func TestBrokerSeedLosesToANewerUpdate(t *testing.T) {
 	}
 }
 
-func TestWriteUpdateSkipsReplayedActivity(t *testing.T) {
+func TestUpdateLeavesOutReplayedActivity(t *testing.T) {
 	u := &update{}
 	u.add(encode(Message{ID: 4, Event: EventActivity, Data: "<li>four</li>"}))
 	u.add(encode(Message{ID: 6, Event: EventActivity, Data: "<li>six</li>"}))
 	u.add(encode(Message{ID: 6, Event: "summary", Data: "<p>a\nb</p>"}))
 	var w bytes.Buffer
-	if err := writeUpdate(&w, u, 5); err != nil {
+	bufs := u.appendTo(nil, 5)
+	if _, err := bufs.WriteTo(&w); err != nil {
 		t.Fatal(err)
 	}
 	want := "id: 6\nevent: activity\ndata: <li>six</li>\n\nid: 6\nevent: summary\ndata: <p>a\ndata: b</p>\n\n"
 	if w.String() != want {
 		t.Fatalf("got %q\nwant %q", w.String(), want)
+	}
+}
+
+// flushBuffer is a response writer that streams but cannot be taken over,
+// as on HTTP/2: Serve then writes the stream itself.
+type flushBuffer struct {
+	mu     sync.Mutex
+	header http.Header
+	body   bytes.Buffer
+}
+
+func (f *flushBuffer) Header() http.Header { return f.header }
+func (f *flushBuffer) WriteHeader(int)     {}
+func (f *flushBuffer) Flush()              {}
+func (f *flushBuffer) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.body.Write(p)
+}
+func (f *flushBuffer) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.body.String()
+}
+
+type fixedReplayer struct{ msgs []Message }
+
+func (r fixedReplayer) Missed(context.Context, Audience, int64) ([]Message, error) { return nil, nil }
+func (r fixedReplayer) Current(context.Context, Audience) ([]Message, int64, error) {
+	return r.msgs, 1, nil
+}
+
+func TestServeWritesItsOwnStreamWhenItCannotTakeTheConnection(t *testing.T) {
+	r := &scriptRenderer{}
+	b := NewBroker(r, nil)
+	defer b.Close()
+	w := &flushBuffer{header: http.Header{}}
+	shutdown, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(context.Background(), w, b, fixedReplayer{msgs: []Message{{Event: "summary", Data: "<p>0</p>"}}},
+			Audience{Board: true}, 0, StreamOptions{Retry: time.Second, Heartbeat: time.Hour, Shutdown: shutdown})
+	}()
+	waitFor := func(what, want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(w.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s; the stream so far:\n%s", what, w.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor("start", "retry: 1000\n\nid: 1\nevent: summary\ndata: <p>0</p>\n\n")
+	r.set(Message{Event: "summary", Data: "<p>1</p>"})
+	b.Publish(models.Event{ID: 2})
+	waitFor("update", "id: 2\nevent: summary\ndata: <p>1</p>\n\n")
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream did not end at shutdown")
+	}
+	if n := b.Subscribers(); n != 0 {
+		t.Fatalf("%d subscribers after the stream ended", n)
 	}
 }

@@ -1,9 +1,11 @@
 package live
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,31 +28,45 @@ type StreamOptions struct {
 	Retry time.Duration
 	// Heartbeat is how often a comment keeps idle connections open.
 	Heartbeat time.Duration
+	// Shutdown ends the stream when the server shuts down. A stream
+	// outlives its request once the broker writes it (see Serve), so the
+	// request's context does not end it.
+	Shutdown context.Context
 }
 
-// Serve writes one Server-Sent Events stream until the client goes away,
-// ctx ends (server shutdown) or the broker drops the stream. It starts with
-// the activity the client missed (after lastID) and the audience's
-// fragments: those the broker last sent the audience, or, for the first
-// stream of an audience, fragments it renders itself. Nothing published
-// meanwhile is lost: the stream joins the broker first, and skips live
-// activity it already replayed.
+// Serve starts one Server-Sent Events stream. It writes the activity the
+// client missed (after lastID) and the audience's fragments: those the
+// broker last sent the audience, or, for the first stream of an audience,
+// fragments it renders itself. Nothing published meanwhile is lost: the
+// stream joins the broker first, and skips live activity it already
+// replayed.
+//
+// Then, on HTTP/1.1, it takes the connection over from net/http and hands
+// it to the broker, whose few writers send every update, and returns: one
+// small goroutine per stream reads the connection only to learn when the
+// client goes away. Ten thousand open dashboards then cost a goroutine and
+// a socket each, not a request's worth of buffers and two goroutines.
+// Where the connection cannot be taken over (HTTP/2), Serve writes the
+// stream itself until the client goes away, ctx or opts.Shutdown ends, or
+// the broker drops the stream.
 func Serve(ctx context.Context, w http.ResponseWriter, b *Broker, rp Replayer, aud Audience, lastID int64, opts StreamOptions) error {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		return fmt.Errorf("live: the response writer cannot stream")
 	}
-	sub, start, gen := b.join(aud)
-	defer b.Unsubscribe(sub)
-
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if _, err := fmt.Fprintf(w, "retry: %d\n\n", opts.Retry.Milliseconds()); err != nil {
-		return nil
+	if opts.Shutdown == nil {
+		opts.Shutdown = context.Background()
 	}
+	sub, start, gen := b.join(aud)
+	attached := false
+	defer func() {
+		if !attached {
+			b.Unsubscribe(sub)
+		}
+	}()
+
+	var head net.Buffers
+	head = append(head, []byte(fmt.Sprintf("retry: %d\n\n", opts.Retry.Milliseconds())))
 	seen := lastID
 	if lastID > 0 {
 		missed, err := rp.Missed(ctx, aud, lastID)
@@ -58,9 +74,7 @@ func Serve(ctx context.Context, w http.ResponseWriter, b *Broker, rp Replayer, a
 			return err
 		}
 		for _, m := range missed {
-			if _, err := w.Write(encode(m).wire); err != nil {
-				return nil
-			}
+			head = append(head, encode(m).wire)
 			seen = max(seen, m.ID)
 		}
 	}
@@ -76,62 +90,93 @@ func Serve(ctx context.Context, w http.ResponseWriter, b *Broker, rp Replayer, a
 		}
 	}
 	for _, f := range start {
-		if _, err := w.Write(f.wire); err != nil {
-			return nil
-		}
+		head = append(head, f.wire)
+	}
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+
+	// Whatever net/http had buffered from the connection (a client of
+	// the stream sends nothing after its request) is dropped with the
+	// bufio.ReadWriter.
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		attached = true
+		b.serveConn(sub, conn, h, head, seen, opts)
+		return nil
+	}
+
+	w.WriteHeader(http.StatusOK)
+	if _, err := head.WriteTo(w); err != nil {
+		return nil
 	}
 	flusher.Flush()
-
 	heartbeat := time.NewTicker(opts.Heartbeat)
 	defer heartbeat.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-opts.Shutdown.Done():
+			return nil
 		case <-heartbeat.C:
 			if _, err := io.WriteString(w, ": heartbeat\n\n"); err != nil {
 				return nil
 			}
 			flusher.Flush()
-		case u, open := <-sub.c:
+		case _, open := <-sub.wake:
 			if !open {
 				return nil
 			}
-			if err := writeUpdate(w, u, seen); err != nil {
-				return nil
+			for _, u := range sub.take() {
+				bufs := u.appendTo(nil, seen)
+				if _, err := bufs.WriteTo(w); err != nil {
+					return nil
+				}
 			}
-			// Flush once the burst that arrived together is written.
-			if len(sub.c) == 0 {
-				flusher.Flush()
-			}
+			flusher.Flush()
 		}
 	}
+}
+
+// serveConn writes the response's head and the stream's start to a
+// connection taken over from net/http, attaches it to the broker, and
+// leaves a goroutine reading it: the stream ends when the client closes
+// it, when a write fails, or at shutdown.
+func (b *Broker) serveConn(sub *Subscription, conn net.Conn, h http.Header, start net.Buffers, seen int64, opts StreamOptions) {
+	var resp bytes.Buffer
+	resp.WriteString("HTTP/1.1 200 OK\r\n")
+	h.Del("Content-Length")
+	h.Del("Transfer-Encoding")
+	// The body ends when the connection does.
+	h.Set("Connection", "close")
+	h.Write(&resp)
+	resp.WriteString("\r\n")
+	bufs := append(net.Buffers{resp.Bytes()}, start...)
+	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := bufs.WriteTo(conn); err != nil {
+		conn.Close()
+		b.Unsubscribe(sub)
+		return
+	}
+	b.attach(sub, conn, seen, opts.Heartbeat)
+	stop := context.AfterFunc(opts.Shutdown, func() { conn.Close() })
+	go func() {
+		defer b.Unsubscribe(sub)
+		defer stop()
+		defer conn.Close()
+		var buf [64]byte
+		for {
+			if _, err := conn.Read(buf[:]); err != nil {
+				return
+			}
+		}
+	}()
 }
 
 // EventActivity names the messages that add a line of history.
 const EventActivity = "activity"
-
-// writeUpdate writes an update, leaving out lines of history the stream
-// already replayed (at most seen).
-func writeUpdate(w io.Writer, u *update, seen int64) error {
-	replayed := false
-	for _, f := range u.frames {
-		replayed = replayed || (f.activity && f.id <= seen)
-	}
-	if !replayed {
-		_, err := w.Write(u.wire)
-		return err
-	}
-	for _, f := range u.frames {
-		if f.activity && f.id <= seen {
-			continue
-		}
-		if _, err := w.Write(f.wire); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // LastEventID reads where a stream should resume: the Last-Event-ID header
 // a reconnecting EventSource sends, else the "last" query parameter the
