@@ -127,6 +127,29 @@ func ActiveLegForAgent(ctx context.Context, db bun.IDB, agentID int64) (*Leg, er
 	return l, nil
 }
 
+// ActiveLegsForAgents is ActiveLegForAgent for several agents in one query:
+// each agent's newest ringing or joined leg, by agent id; agents on no call
+// are absent.
+func ActiveLegsForAgents(ctx context.Context, db bun.IDB, agentIDs []int64) (map[int64]*Leg, error) {
+	out := make(map[int64]*Leg)
+	if len(agentIDs) == 0 {
+		return out, nil
+	}
+	var legs []Leg
+	err := db.NewSelect().Model(&legs).
+		Where("l.agent_id IN (?)", bun.In(agentIDs)).
+		Where("l.state IN (?)", bun.In([]LegState{LegRinging, LegJoined})).
+		Order("l.id").
+		Scan(ctx)
+	if err != nil {
+		return nil, wrapErr(fmt.Sprintf("active legs of %d agents", len(agentIDs)), err)
+	}
+	for i := range legs {
+		out[legs[i].AgentID] = &legs[i]
+	}
+	return out, nil
+}
+
 // UpdateLeg writes the given columns of l (by ID), plus updated_at, which is
 // set to now unless "updated_at" is among the columns.
 func UpdateLeg(ctx context.Context, db bun.IDB, l *Leg, columns ...string) error {

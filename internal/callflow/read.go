@@ -176,9 +176,17 @@ func (s *Service) AgentView(ctx context.Context, identity string) (AgentView, er
 		return AgentView{}, fmt.Errorf("callflow: agent view: %w", err)
 	}
 	for i := range list {
-		if list[i].Identity == identity {
-			return s.agentView(ctx, agents, list, &list[i])
+		if list[i].Identity != identity {
+			continue
 		}
+		leg, err := models.ActiveLegForAgent(ctx, s.db, list[i].ID)
+		if errors.Is(err, models.ErrNotFound) {
+			leg, err = nil, nil
+		}
+		if err != nil {
+			return AgentView{}, fmt.Errorf("callflow: agent view: %w", err)
+		}
+		return s.agentView(ctx, agents, list, &list[i], leg)
 	}
 	return AgentView{}, ErrUnknownAgent
 }
@@ -195,12 +203,16 @@ func (s *Service) AgentViewsByID(ctx context.Context, ids []int64) (map[int64]Ag
 	if err != nil {
 		return nil, fmt.Errorf("callflow: agent views: %w", err)
 	}
+	legs, err := models.ActiveLegsForAgents(ctx, s.db, ids)
+	if err != nil {
+		return nil, fmt.Errorf("callflow: agent views: %w", err)
+	}
 	for _, id := range ids {
 		me := agents[id]
 		if me == nil {
 			continue
 		}
-		v, err := s.agentView(ctx, agents, list, me)
+		v, err := s.agentView(ctx, agents, list, me, legs[id])
 		if err != nil {
 			return nil, err
 		}
@@ -209,12 +221,13 @@ func (s *Service) AgentViewsByID(ctx context.Context, ids []int64) (map[int64]Ag
 	return out, nil
 }
 
-func (s *Service) agentView(ctx context.Context, agents map[int64]*models.Agent, list []models.Agent, me *models.Agent) (AgentView, error) {
+// agentView builds an agent's view from the agents read once and the
+// agent's active leg (nil when on no call).
+func (s *Service) agentView(ctx context.Context, agents map[int64]*models.Agent, list []models.Agent, me *models.Agent, leg *models.Leg) (AgentView, error) {
 	var v AgentView
 	v.Me = summarizeAgent(me)
 	v.Me.WrapUpEnds = s.WrapUpEnds(me)
-	leg, err := models.ActiveLegForAgent(ctx, s.db, me.ID)
-	if err == nil {
+	if leg != nil {
 		call, err := models.CallByID(ctx, s.db, leg.CallID)
 		if err != nil {
 			return v, fmt.Errorf("callflow: agent view: %w", err)
@@ -236,8 +249,6 @@ func (s *Service) agentView(ctx context.Context, agents map[int64]*models.Agent,
 			v.Offer = &sum
 			v.OfferIsTransfer = leg.Role == models.LegColleague
 		}
-	} else if !errors.Is(err, models.ErrNotFound) {
-		return v, fmt.Errorf("callflow: agent view: %w", err)
 	}
 	for i := range list {
 		if list[i].ID != me.ID && !list[i].Disabled && list[i].Role == models.RoleAgent {

@@ -501,17 +501,29 @@ func (b *Broker) deliver(batch []models.Event) {
 			concerned[a] = true
 		}
 	}
-	var want []Audience
+	// The board first: rendered and on its way to every manager while the
+	// consoles render.
+	var board, consoles []Audience
 	for _, aud := range watched {
-		if concerned[aud] || (everyAgent && !aud.Board) {
-			want = append(want, aud)
+		switch {
+		case aud.Board:
+			board = append(board, aud)
+		case concerned[aud] || everyAgent:
+			consoles = append(consoles, aud)
 		}
 	}
-	if len(want) == 0 {
-		return
-	}
-	rendered, err := b.render.Render(ctx, want, batch)
 	last := batch[len(batch)-1].ID
+	for _, want := range [][]Audience{board, consoles} {
+		if len(want) > 0 {
+			b.renderAndSend(ctx, want, batch, last)
+		}
+	}
+}
+
+// renderAndSend renders a batch for some audiences and sends each what
+// changed for it.
+func (b *Broker) renderAndSend(ctx context.Context, want []Audience, batch []models.Event, last int64) {
+	rendered, err := b.render.Render(ctx, want, batch)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err != nil {
