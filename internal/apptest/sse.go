@@ -145,15 +145,33 @@ func ApplyPatch(frags map[string]string, ev SSEEvent) []SSEEvent {
 	var order []string
 	ok := true
 	patch.Find("[hx-swap-oob]").Each(func(_ int, part *goquery.Selection) {
-		id, _ := part.Attr("id")
+		swap, _ := part.Attr("hx-swap-oob")
 		part.RemoveAttr("hx-swap-oob")
-		html, err := goquery.OuterHtml(part)
+		// The element swapped, and what it is swapped with: the part
+		// itself (replace), nothing (delete), or the part's children
+		// inserted beside another element (afterend:#id, beforebegin:#id).
+		id, _ := part.Attr("id")
+		how := "replace"
+		if style, sel, found := strings.Cut(swap, ":"); found {
+			how, id = style, strings.TrimPrefix(sel, "#")
+		} else if swap == "delete" {
+			how = "delete"
+		}
+		var html string
+		var err error
+		if how == "replace" {
+			html, err = goquery.OuterHtml(part)
+		} else {
+			html, err = part.Html()
+		}
 		if id == "" || err != nil {
 			ok = false
 			return
 		}
 		for event, data := range frags {
-			if !strings.Contains(data, `id="`+id+`"`) {
+			// The fragment holds the element as it came, or as this patch
+			// changed it so far (a row it inserted).
+			if !strings.Contains(data, `id="`+id+`"`) && (docs[event] == nil || docs[event].Find(`[id="`+id+`"]`).Length() == 0) {
 				continue
 			}
 			doc := docs[event]
@@ -164,10 +182,23 @@ func ApplyPatch(frags map[string]string, ev SSEEvent) []SSEEvent {
 				docs[event] = doc
 				order = append(order, event)
 			}
-			if target := doc.Find(`[id="` + id + `"]`); target.Length() == 1 {
-				target.ReplaceWithHtml(html)
-				return
+			target := doc.Find(`[id="` + id + `"]`)
+			if target.Length() != 1 {
+				continue
 			}
+			switch how {
+			case "replace":
+				target.ReplaceWithHtml(html)
+			case "delete":
+				target.Remove()
+			case "afterend":
+				target.AfterHtml(html)
+			case "beforebegin":
+				target.BeforeHtml(html)
+			default:
+				ok = false
+			}
+			return
 		}
 		ok = false
 	})

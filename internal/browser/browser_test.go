@@ -230,6 +230,13 @@ func TestWarmTransferInTheBrowser(t *testing.T) {
 	alice.see("Bob busy among her colleagues", `document.querySelector('[data-testid="roster-bob"]')?.dataset.presence === "busy"`)
 	shots.all("bob joined", alice, bob, maria)
 
+	// A second caller waits while both agents are busy, then gives up:
+	// the board inserts the row beside the first call's, then removes it.
+	second := env.PlaceCall("+15551230002")
+	maria.see("a second caller waiting", `document.querySelectorAll('[data-testid^="call-row-"]').length === 2 && [...document.querySelectorAll('[data-testid^="call-row-"]')].some(r => r.textContent.includes("+15551230002"))`)
+	env.SimAction(second, "hangup")
+	maria.see("the second caller gone from the active calls", `(() => { const rows = document.querySelectorAll('[data-testid^="call-row-"]'); return rows.length === 1 && rows[0].textContent.includes("+15551230001"); })()`)
+
 	alice.click("Leave call", `[data-testid="leave-button"]`)
 	alice.see("no call any more", `!!document.querySelector('[data-testid="no-call"]')`)
 	bob.see("himself alone with the caller", `!document.querySelector('[data-testid="participant-alice"]') && !!document.querySelector('[data-testid="participant-customer"]')`)

@@ -592,20 +592,13 @@ func (a *audience) apply(msgs []Message, last int64) *update {
 		switch {
 		case p != nil && p.msg.Data == m.Data:
 			continue
-		case p != nil && p.diffable && st.diffable && p.skeleton == st.skeleton && sameParts(p.msg.Parts, m.Parts):
-			var changed strings.Builder
-			ok := true
-			for i, part := range m.Parts {
-				if part.HTML != p.msg.Parts[i].HTML {
-					ok = ok && writeOOB(&changed, part.HTML)
-				}
+		case p != nil && p.diffable && st.diffable && p.skeleton == st.skeleton:
+			if ops, ok := diffParts(p.msg.Parts, m.Parts); ok {
+				patch.WriteString(ops)
+				continue
 			}
-			if ok {
-				patch.WriteString(changed.String())
-			} else {
-				// A part is not an element we can swap alone: send it all.
-				u.add(encode(Message{ID: last, Event: m.Event, Data: m.Data}))
-			}
+			// The parts changed in a way a patch cannot say: send it all.
+			u.add(encode(Message{ID: last, Event: m.Event, Data: m.Data}))
 		default:
 			u.add(encode(Message{ID: last, Event: m.Event, Data: m.Data}))
 		}
@@ -643,68 +636,6 @@ func (u *update) appendTo(bufs net.Buffers, seen int64) net.Buffers {
 		}
 	}
 	return bufs
-}
-
-func newFragmentState(m Message) fragmentState {
-	st := fragmentState{msg: m}
-	st.skeleton, st.diffable = skeleton(m)
-	return st
-}
-
-// skeleton is a fragment's HTML with its parts cut out; ok is false when a
-// part is not where the fragment's parts say.
-func skeleton(m Message) (string, bool) {
-	if len(m.Parts) == 0 {
-		return "", false
-	}
-	var b strings.Builder
-	rest := m.Data
-	for _, p := range m.Parts {
-		i := strings.Index(rest, p.HTML)
-		if i < 0 || p.HTML == "" {
-			return "", false
-		}
-		b.WriteString(rest[:i])
-		b.WriteString("\x00") // where a part was: parts may not move
-		rest = rest[i+len(p.HTML):]
-	}
-	b.WriteString(rest)
-	return b.String(), true
-}
-
-func sameParts(a, b []Part) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].ID != b[i].ID {
-			return false
-		}
-	}
-	return true
-}
-
-// writeOOB adds a part to a patch: its element marked for an out-of-band
-// swap, in a <template> so that a table row or a list item parses as one
-// whatever else the patch holds. It reports false when the part does not
-// start with an element's tag.
-func writeOOB(b *strings.Builder, html string) bool {
-	if len(html) < 2 || html[0] != '<' {
-		return false
-	}
-	n := 1
-	for n < len(html) && (html[n] >= 'a' && html[n] <= 'z' || html[n] >= '0' && html[n] <= '9') {
-		n++
-	}
-	if n == 1 || n == len(html) || (html[n] != ' ' && html[n] != '>') {
-		return false
-	}
-	b.WriteString("<template>")
-	b.WriteString(html[:n])
-	b.WriteString(` hx-swap-oob="true"`)
-	b.WriteString(html[n:])
-	b.WriteString("</template>")
-	return true
 }
 
 // encode writes a message as a Server-Sent Event; each line of the data

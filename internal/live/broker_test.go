@@ -108,20 +108,43 @@ func TestBrokerSendsWhatChanged(t *testing.T) {
 	// sends the fragment whole. The update after proves the first sent
 	// nothing.
 	b.Publish(models.Event{ID: 3})
-	changed := list("2 available", "available", "available")
-	changed.Data = strings.Replace(changed.Data, "<h2>Agents</h2>", "<h2>Team</h2>", 1)
-	r.set(summary, changed)
+	team := func(m Message) Message {
+		m.Data = strings.Replace(m.Data, "<h2>Agents</h2>", "<h2>Team</h2>", 1)
+		return m
+	}
+	r.set(summary, team(list("2 available", "available", "available")))
 	b.Publish(models.Event{ID: 4})
 	whole := nextUpdate(t, s)
 	if !strings.HasPrefix(whole, "id: 4\nevent: agents\n") || !strings.Contains(whole, "<h2>Team</h2>") || strings.Contains(whole, "summary") {
 		t.Fatalf("a change outside the parts should send that fragment whole, and only it:\n%s", whole)
 	}
 
-	// A row added changes the parts' ids: whole again.
-	r.set(summary, list("2 available", "available", "available", "away"))
+	// A row added is inserted after the row before it; a row gone is
+	// deleted; rows that stay and did not change are not sent.
+	r.set(summary, team(list("2 available", "available", "available", "away")))
 	b.Publish(models.Event{ID: 5})
-	if u := nextUpdate(t, s); !strings.Contains(u, "event: agents\n") || !strings.Contains(u, `id="row-c"`) {
-		t.Fatalf("a new row should send the fragment whole:\n%s", u)
+	want = "id: 5\nevent: patch\ndata: " +
+		`<template><tbody hx-swap-oob="afterend:#row-b"><tr id="row-c" data-state="away"><td>away</td></tr></tbody></template>` + "\n\n"
+	if u := nextUpdate(t, s); u != want {
+		t.Fatalf("a new row:\n got %q\nwant %q", u, want)
+	}
+	gone := team(list("2 available", "available", "available", "away"))
+	gone.Parts = append(gone.Parts[:1], gone.Parts[2:]...) // row-a is gone
+	gone.Data = strings.Replace(gone.Data, `<tr id="row-a" data-state="available"><td>available</td></tr>`, "", 1)
+	r.set(summary, gone)
+	b.Publish(models.Event{ID: 6})
+	want = "id: 6\nevent: patch\ndata: " + `<template><div id="row-a" hx-swap-oob="delete"></div></template>` + "\n\n"
+	if u := nextUpdate(t, s); u != want {
+		t.Fatalf("a row gone:\n got %q\nwant %q", u, want)
+	}
+	// Rows that swap places cannot be patched: whole.
+	swapped := team(list("2 available", "away", "available"))
+	swapped.Parts[1].ID, swapped.Parts[2].ID = "row-c", "row-b"
+	swapped.Data = strings.NewReplacer(`id="row-a"`, `id="row-c"`).Replace(swapped.Data)
+	r.set(summary, swapped)
+	b.Publish(models.Event{ID: 7})
+	if u := nextUpdate(t, s); !strings.HasPrefix(u, "id: 7\nevent: agents\n") {
+		t.Fatalf("rows that changed order should send the fragment whole:\n%s", u)
 	}
 
 	// A stream that joins now starts from what the audience was last
@@ -131,7 +154,7 @@ func TestBrokerSendsWhatChanged(t *testing.T) {
 	for _, f := range start {
 		got.Write(f.wire)
 	}
-	for _, want := range []string{"id: 5\nevent: summary\n", "id: 5\nevent: agents\n", `id="row-c"`} {
+	for _, want := range []string{"id: 7\nevent: summary\n", "id: 7\nevent: agents\n", `id="row-c"`} {
 		if !strings.Contains(got.String(), want) {
 			t.Fatalf("a new stream's start lacks %q:\n%s", want, got.String())
 		}
