@@ -190,9 +190,11 @@ func (s *Subscription) writeConn() {
 	}
 }
 
-// writeTimeout bounds one write to a stream: a client that reads nothing
-// for that long is dropped, rather than holding a writer.
-const writeTimeout = 10 * time.Second
+// writeTimeout bounds one write to a stream. A write blocks only once the
+// connection's socket buffer is full, when the client has stopped reading
+// for a long while; it is dropped (its browser reconnects and replays)
+// rather than holding one of the few writers every stream shares.
+const writeTimeout = 2 * time.Second
 
 // fragmentState is the last version of a fragment an audience was sent.
 type fragmentState struct {

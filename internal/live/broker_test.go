@@ -3,6 +3,9 @@ package live
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -281,5 +284,54 @@ func TestServeWritesItsOwnStreamWhenItCannotTakeTheConnection(t *testing.T) {
 	}
 	if n := b.Subscribers(); n != 0 {
 		t.Fatalf("%d subscribers after the stream ended", n)
+	}
+}
+
+// A client that stops reading is dropped after writeTimeout, and does not
+// hold up the streams of everyone else meanwhile.
+func TestAStalledStreamDoesNotHoldUpTheOthers(t *testing.T) {
+	r := &scriptRenderer{}
+	r.set(Message{Event: "summary", Data: "<p>1</p>"})
+	b := NewBroker(r, nil)
+	defer b.Close()
+	aud := Audience{Board: true}
+	stuck, _, _ := b.join(aud)
+	stuckServer, stuckClient := net.Pipe() // nobody reads stuckClient
+	b.attach(stuck, stuckServer, 0, time.Hour)
+	good, _, _ := b.join(aud)
+	goodServer, goodClient := net.Pipe()
+	b.attach(good, goodServer, 0, time.Hour)
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		n, _ := goodClient.Read(buf)
+		got <- string(buf[:n])
+	}()
+
+	stalled := func() bool {
+		stuckClient.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+		_, err := stuckClient.Write([]byte("x"))
+		return !errors.Is(err, io.ErrClosedPipe)
+	}
+	b.Publish(models.Event{ID: 1})
+	select {
+	case data := <-got:
+		if !strings.Contains(data, "<p>1</p>") {
+			t.Fatalf("the reading client got %q", data)
+		}
+	case <-time.After(5 * writeTimeout):
+		t.Fatal("the reading client got nothing")
+	}
+	// It got its update while the stalled write was still pending, not
+	// after the stalled stream was dropped.
+	if !stalled() {
+		t.Fatal("the reading client was written only after the stalled stream timed out")
+	}
+	// The stalled connection is closed once its write times out.
+	deadline := time.Now().Add(writeTimeout + 5*time.Second)
+	for stalled() {
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled stream's connection was never closed")
+		}
 	}
 }
