@@ -2,8 +2,6 @@ package models
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -202,24 +200,6 @@ func OldestQueuedCall(ctx context.Context, db bun.IDB) (*Call, error) {
 		return nil, wrapErr("oldest queued call", err)
 	}
 	return c, nil
-}
-
-// QueuePosition is where the call on callSID stands in the queue: 1 when
-// it is next, 0 when it is not waiting (or unknown). Calls wait in the
-// order dispatch offers them (oldest first). One statement: the wait
-// music asks for it on every waiting caller.
-func QueuePosition(ctx context.Context, db bun.IDB, callSID string) (int, error) {
-	var pos int
-	err := db.NewRaw(`SELECT (SELECT COUNT(*) FROM calls AS q WHERE q.state = ?
-		AND (q.created_at < m.created_at OR (q.created_at = m.created_at AND q.id < m.id))) + 1
-		FROM calls AS m WHERE m.call_sid = ? AND m.state = ?`, CallQueued, callSID, CallQueued).Scan(ctx, &pos)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, wrapErr(fmt.Sprintf("queue position of call %q", callSID), err)
-	}
-	return pos, nil
 }
 
 // LockCall returns a call and, on PostgreSQL, locks its row until the

@@ -42,39 +42,45 @@ const eventsLockKey int64 = 0x77745f6576656e74 // "wt_event"
 // writers then commit in id order. The lock lasts until the caller's
 // transaction ends, so append events last in a transaction.
 func AppendEvent(ctx context.Context, db bun.IDB, e *Event) error {
+	insert := func(ctx context.Context, db bun.IDB) error {
+		_, err := db.NewInsert().Model(e).Exec(ctx)
+		return err
+	}
+	if !isPostgres(db) {
+		return appendEvent(ctx, db, e, insert)
+	}
+	switch db.(type) {
+	case bun.Tx, *bun.Tx:
+		return appendEvent(ctx, db, e, insert)
+	}
+	// The lock needs a transaction to last until.
+	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		return appendEvent(ctx, tx, e, insert)
+	})
+}
+
+// appendEvent stamps e and has insert store it (and fill in its ID) in db,
+// in id order on PostgreSQL, where db must be a transaction.
+func appendEvent(ctx context.Context, db bun.IDB, e *Event, insert func(ctx context.Context, db bun.IDB) error) error {
 	op := fmt.Sprintf("append event %q", e.Kind)
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = now()
 	}
-	if !isPostgres(db) {
-		if _, err := db.NewInsert().Model(e).Exec(ctx); err != nil {
+	pg := isPostgres(db)
+	if pg {
+		if _, err := db.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", eventsLockKey); err != nil {
 			return wrapErr(op, err)
 		}
-		return nil
 	}
-	insert := func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", eventsLockKey); err != nil {
-			return err
-		}
-		if _, err := tx.NewInsert().Model(e).Exec(ctx); err != nil {
-			return err
-		}
-		// Other instances learn of the event when this transaction commits
-		// (NOTIFY is transactional), and read the row by its id.
-		_, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ?)", EventsChannel, strconv.FormatInt(e.ID, 10))
-		return err
-	}
-	var err error
-	switch tx := db.(type) {
-	case bun.Tx:
-		err = insert(ctx, tx)
-	case *bun.Tx:
-		err = insert(ctx, *tx)
-	default:
-		err = db.RunInTx(ctx, nil, insert)
-	}
-	if err != nil {
+	if err := insert(ctx, db); err != nil {
 		return wrapErr(op, err)
+	}
+	if pg {
+		// Other instances learn of the event when this transaction
+		// commits (NOTIFY is transactional), and read the row by its id.
+		if _, err := db.ExecContext(ctx, "SELECT pg_notify(?, ?)", EventsChannel, strconv.FormatInt(e.ID, 10)); err != nil {
+			return wrapErr(op, err)
+		}
 	}
 	return nil
 }

@@ -125,17 +125,19 @@ func (cb *connectBench) rang() int {
 }
 
 // connectModes: "queued" has no agent free, so the request is the
-// signature check, the transaction that records the call and its event, and
-// a routing query that finds nobody (the queue grows by one call per
-// request, so this grows with b.N); "ring" has one of benchAgents agents
-// free for every call, so it also offers the call (a second transaction),
-// rings the agent through the simulator's REST API over loopback HTTP, and
-// stores the CallSid the simulator returns (a third).
+// signature check and the transaction that records the call and its event
+// (shared with the callers that arrive meanwhile); the background
+// dispatcher then reads that nobody is free. "ring" has one of benchAgents
+// agents free for every call, so the dispatcher also offers the call (a
+// second transaction), rings the agent through the simulator's REST API
+// over loopback HTTP, and stores the CallSid the simulator returns (a
+// third), while the next requests run. The answer does not wait for the
+// offer, but the offer's work shares the CPUs with them.
 //
 // The "-oneconn" modes are an experiment, not the app's configuration: the
-// database/sql pool is cut to one connection after start, so concurrent
-// writers queue in Go for the connection instead of in SQLite's busy
-// handler, which sleeps between retries.
+// database/sql pool is cut to one connection after start, so readers queue
+// behind writers too (the app already makes its writers queue in Go, first
+// come first served, rather than in SQLite's busy handler).
 type connectMode struct {
 	name          string
 	ring, oneConn bool

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/warmtransfer/warmtransfer/models"
 )
@@ -118,18 +119,31 @@ type Config struct {
 
 // Service carries out the call flow.
 type Service struct {
-	db   *bun.DB
-	tel  Telephony
-	urls URLs
-	pub  Publisher
-	cfg  Config
-	log  *slog.Logger
+	db *bun.DB
+	// stmts are the webhooks' hottest statements, prepared.
+	stmts *models.Statements
+	tel   Telephony
+	urls  URLs
+	pub   Publisher
+	cfg   Config
+	log   *slog.Logger
 	// routing serializes offering waiting calls to agents in this process;
 	// row locks do it across processes on PostgreSQL.
 	routing sync.Mutex
 	// dispatches asks RunDispatcher for a round of offers; one pending
 	// request stands for any number.
 	dispatches chan struct{}
+	// writer lets one SQLite transaction run at a time, first come first
+	// served (a channel's blocked senders go in order). SQLite has one
+	// writer: transactions that queued on its lock instead slept in the
+	// busy handler between retries, so the lock sat idle while they
+	// slept, and they were served in no order, which made the connect
+	// route's tail latency. Nil on PostgreSQL, whose row locks serialize
+	// only what conflicts.
+	writer chan struct{}
+	// newCallers are the callers waiting for their call to be stored
+	// (see admit).
+	newCallers admissions
 	now        func() time.Time
 }
 
@@ -141,16 +155,33 @@ func New(db *bun.DB, tel Telephony, urls URLs, pub Publisher, cfg Config, log *s
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{
-		db: db, tel: tel, urls: urls, pub: pub, cfg: cfg, log: log,
+	s := &Service{
+		db: db, stmts: models.NewStatements(db), tel: tel, urls: urls, pub: pub, cfg: cfg, log: log,
 		now:        func() time.Time { return time.Now().UTC() },
 		dispatches: make(chan struct{}, 1),
 	}
+	if db.Dialect().Name() == dialect.SQLite {
+		s.writer = make(chan struct{}, 1)
+	}
+	return s
 }
 
 // inTx runs f in a transaction and publishes the events it recorded once the
 // transaction has committed.
 func (s *Service) inTx(ctx context.Context, f func(tx bun.Tx, rec *recorder) error) error {
+	if s.writer != nil {
+		select {
+		case s.writer <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.runTx(ctx, true, f)
+}
+
+// runTx is inTx for a caller that holds the writer already; it lets go of
+// it once the transaction has ended, when release is set.
+func (s *Service) runTx(ctx context.Context, release bool, f func(tx bun.Tx, rec *recorder) error) error {
 	rec := &recorder{}
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		rec.events, rec.after = rec.events[:0], rec.after[:0]
@@ -160,12 +191,15 @@ func (s *Service) inTx(ctx context.Context, f func(tx bun.Tx, rec *recorder) err
 		// Events go last: on PostgreSQL appending one holds a lock until
 		// the transaction ends.
 		for i := range rec.events {
-			if err := models.AppendEvent(ctx, tx, &rec.events[i]); err != nil {
+			if err := s.stmts.AppendEvent(ctx, tx, &rec.events[i]); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if release && s.writer != nil {
+		<-s.writer
+	}
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -53,25 +54,14 @@ func agentLabel(identity string) string { return "agent-" + identity }
 // joins. A webhook Twilio retries gets the same answer and no second offer.
 func (s *Service) IncomingCall(ctx context.Context, in Inbound) (Instructions, error) {
 	name := "call-" + in.CallSID
-	err := s.inTx(ctx, func(tx bun.Tx, rec *recorder) error {
-		c := &models.Call{
+	a := &admission{
+		call: models.Call{
 			CallSID: in.CallSID, ConferenceName: name, FromNumber: in.From, ToNumber: in.To,
 			CallerName: in.CallerName, State: models.CallQueued,
-		}
-		// In a savepoint: on PostgreSQL the duplicate of a retried webhook
-		// would otherwise abort the whole transaction.
-		err := tx.RunInTx(ctx, nil, func(ctx context.Context, sp bun.Tx) error { return models.CreateCall(ctx, sp, c) })
-		if errors.Is(err, models.ErrDuplicate) {
-			rec.events = nil
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		rec.add(EventCallQueued, c.ID, 0, map[string]any{"from": in.From, "caller_name": in.CallerName})
-		return nil
-	})
-	if err != nil {
+		},
+		done: make(chan error, 1),
+	}
+	if err := s.admit(ctx, a); err != nil {
 		return Instructions{}, fmt.Errorf("callflow: incoming call %s: %w", in.CallSID, err)
 	}
 	s.dispatchSoon(ctx)
@@ -84,6 +74,94 @@ func (s *Service) IncomingCall(ctx context.Context, in Inbound) (Instructions, e
 		StatusCallback: s.urls.ConferenceStatus(),
 		StatusEvents:   conferenceEvents,
 	}}, nil
+}
+
+// admission is a new caller's call, to be stored with its event.
+type admission struct {
+	call models.Call
+	// done receives the outcome once the transaction that stored the
+	// call has ended.
+	done chan error
+}
+
+// admissions are the callers waiting for the writer to store their calls.
+type admissions struct {
+	mu      sync.Mutex
+	pending []*admission
+}
+
+// admit stores a new caller's call and its event, unless a retried
+// webhook stored them already.
+//
+// On SQLite the callers that arrive while another transaction writes are
+// stored together, in one transaction, by whichever of them gets the
+// writer first (a group commit). Every caller is still answered only once
+// its own call is committed. Each transaction costs a BEGIN and a COMMIT
+// that writes the changed pages to the WAL, which cost more than the two
+// inserts; a storm of callers shares them instead of queueing on them one
+// by one.
+func (s *Service) admit(ctx context.Context, a *admission) error {
+	if s.writer == nil {
+		return s.storeCallers(ctx, false, []*admission{a})
+	}
+	s.newCallers.mu.Lock()
+	s.newCallers.pending = append(s.newCallers.pending, a)
+	s.newCallers.mu.Unlock()
+	select {
+	case err := <-a.done: // stored in another caller's transaction
+		return err
+	case s.writer <- struct{}{}:
+	case <-ctx.Done():
+		// Still pending: the next writer stores it, and the webhook
+		// Twilio retries finds it.
+		return ctx.Err()
+	}
+	// A writer signals the callers it stored before it lets go.
+	select {
+	case err := <-a.done:
+		<-s.writer
+		return err
+	default:
+	}
+	s.newCallers.mu.Lock()
+	batch := s.newCallers.pending
+	s.newCallers.pending = nil
+	s.newCallers.mu.Unlock()
+	err := s.storeCallers(ctx, true, batch)
+	if err != nil && len(batch) > 1 {
+		// One bad call must not fail the others: each on its own.
+		for _, b := range batch {
+			b.done <- s.storeCallers(ctx, true, []*admission{b})
+		}
+	} else {
+		for _, b := range batch {
+			b.done <- err
+		}
+	}
+	<-s.writer
+	return <-a.done
+}
+
+// storeCallers stores the calls of batch and their events in one
+// transaction; the caller holds the writer when held is set.
+func (s *Service) storeCallers(ctx context.Context, held bool, batch []*admission) error {
+	f := func(tx bun.Tx, rec *recorder) error {
+		for _, a := range batch {
+			// A retried webhook finds its call stored: no second event.
+			added, err := s.stmts.InsertCall(ctx, tx, &a.call)
+			if err != nil {
+				return err
+			}
+			if added {
+				rec.add(EventCallQueued, a.call.ID, 0, map[string]any{"from": a.call.FromNumber, "caller_name": a.call.CallerName})
+			}
+		}
+		return nil
+	}
+	if held {
+		return s.runTx(ctx, false, f)
+	}
+	return s.inTx(ctx, f)
 }
 
 // dispatchLimit bounds one round of offers.
@@ -133,6 +211,11 @@ func (s *Service) Dispatch(ctx context.Context) {
 }
 
 func (s *Service) nextOffer(ctx context.Context) (*offer, error) {
+	// Most rounds (every new caller asks for one) find nobody free: they
+	// learn it from a read, without taking SQLite's write lock.
+	if possible, err := s.stmts.OfferPossible(ctx); err != nil || !possible {
+		return nil, err
+	}
 	var o *offer
 	err := s.inTx(ctx, func(tx bun.Tx, rec *recorder) error {
 		o = nil
@@ -313,7 +396,7 @@ func lockedLeg(ctx context.Context, tx bun.Tx, legID int64) (*models.Leg, error)
 // next), or 0 when they are not waiting for an agent: being rung to one,
 // talking, on hold during a transfer, or unknown.
 func (s *Service) QueuePosition(ctx context.Context, callSID string) (int, error) {
-	pos, err := models.QueuePosition(ctx, s.db, callSID)
+	pos, err := s.stmts.QueuePosition(ctx, callSID)
 	if err != nil {
 		return 0, fmt.Errorf("callflow: queue position: %w", err)
 	}

@@ -1,0 +1,148 @@
+package models_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/warmtransfer/warmtransfer/models"
+)
+
+func TestStatementsQueuePosition(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *bun.DB) {
+		ctx := t.Context()
+		// CA2 and CA3 were created at the same instant: the lower id is
+		// ahead. CA4 is older than both but ringing, so not waiting.
+		mustCall(t, db, models.Call{CallSID: "CA1", CreatedAt: t0})
+		mustCall(t, db, models.Call{CallSID: "CA4", CreatedAt: t0.Add(-time.Hour), State: models.CallRinging})
+		mustCall(t, db, models.Call{CallSID: "CA2", CreatedAt: t0.Add(time.Second)})
+		mustCall(t, db, models.Call{CallSID: "CA3", CreatedAt: t0.Add(time.Second)})
+		mustCall(t, db, models.Call{CallSID: "CA0", CreatedAt: t0.Add(-time.Microsecond)})
+		st := models.NewStatements(db)
+		tests := []struct {
+			name string
+			sid  string
+			want int
+		}{
+			{"oldest waiting", "CA0", 1},
+			{"second", "CA1", 2},
+			{"same instant, lower id", "CA2", 3},
+			{"same instant, higher id", "CA3", 4},
+			{"ringing", "CA4", 0},
+			{"unknown", "CA9", 0},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				got, err := st.QueuePosition(ctx, tt.sid)
+				if err != nil || got != tt.want {
+					t.Fatalf("QueuePosition(%s) = %d, %v; want %d", tt.sid, got, err, tt.want)
+				}
+			})
+		}
+	})
+}
+
+func TestStatementsInsertCall(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *bun.DB) {
+		ctx := t.Context()
+		st := models.NewStatements(db)
+		mustCall(t, db, models.Call{CallSID: "CA1", ConferenceName: "call-CA1", CreatedAt: t0})
+		in := models.Call{CallSID: "CA2", ConferenceName: "call-CA2", FromNumber: "+15551230000", CallerName: "Pat", ToNumber: "+15559990000", CreatedAt: t0.Add(time.Second)}
+		tests := []struct {
+			name  string
+			call  models.Call
+			added bool
+		}{
+			{"new call", in, true},
+			{"retried webhook", models.Call{CallSID: "CA1", ConferenceName: "call-CA1"}, false},
+			{"conference name taken", models.Call{CallSID: "CA3", ConferenceName: "call-CA1"}, false},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				c := tt.call
+				var added bool
+				inTx(t, db, func(ctx context.Context, tx bun.Tx) error {
+					var err error
+					added, err = st.InsertCall(ctx, tx, &c)
+					return err
+				})
+				if added != tt.added {
+					t.Fatalf("InsertCall added = %v, want %v", added, tt.added)
+				}
+				if added && c.ID == 0 {
+					t.Fatal("InsertCall left the ID zero")
+				}
+			})
+		}
+		t.Run("reads back as written by bun", func(t *testing.T) {
+			got, err := models.CallBySID(ctx, db, "CA2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State != models.CallQueued || got.FromNumber != in.FromNumber || got.CallerName != in.CallerName ||
+				got.ConferenceSID != "" || got.AgentID != 0 || !got.AnsweredAt.IsZero() || !got.EndedAt.IsZero() {
+				t.Errorf("call read back = %+v", got)
+			}
+			wantTime(t, "created_at", got.CreatedAt, in.CreatedAt)
+			wantTime(t, "updated_at", got.UpdatedAt, in.CreatedAt)
+			// It queues behind the older call bun wrote: the times compare.
+			if pos, err := st.QueuePosition(ctx, "CA2"); err != nil || pos != 2 {
+				t.Errorf("QueuePosition = %d, %v; want 2", pos, err)
+			}
+		})
+	})
+}
+
+func TestStatementsAppendEvent(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *bun.DB) {
+		ctx := t.Context()
+		st := models.NewStatements(db)
+		c := mustCall(t, db, models.Call{CallSID: "CA1"})
+		first := models.Event{Kind: "call.queued", CallID: c.ID, Payload: "{}"}
+		if err := models.AppendEvent(ctx, db, &first); err != nil {
+			t.Fatal(err)
+		}
+		ev := models.Event{Kind: "call.offered", CallID: c.ID, Payload: `{"agent":"alice"}`, CreatedAt: t0}
+		inTx(t, db, func(ctx context.Context, tx bun.Tx) error { return st.AppendEvent(ctx, tx, &ev) })
+		if ev.ID <= first.ID {
+			t.Fatalf("event id %d, want above %d", ev.ID, first.ID)
+		}
+		got, err := models.EventByID(ctx, db, ev.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Kind != ev.Kind || got.CallID != c.ID || got.AgentID != 0 || got.Payload != ev.Payload {
+			t.Errorf("event read back = %+v, want %+v", got, ev)
+		}
+		wantTime(t, "created_at", got.CreatedAt, t0)
+	})
+}
+
+func TestStatementsOfferPossible(t *testing.T) {
+	tests := []struct {
+		name     string
+		call     models.CallState
+		presence models.Presence
+		disabled bool
+		want     bool
+	}{
+		{"caller waiting, agent free", models.CallQueued, models.PresenceAvailable, false, true},
+		{"nobody waiting", models.CallRinging, models.PresenceAvailable, false, false},
+		{"nobody free", models.CallQueued, models.PresenceBusy, false, false},
+		{"the free agent is disabled", models.CallQueued, models.PresenceAvailable, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eachDB(t, func(t *testing.T, db *bun.DB) {
+				mustCall(t, db, models.Call{CallSID: "CA1", State: tt.call})
+				mustAgent(t, db, models.Agent{Identity: "alice", Presence: tt.presence, Disabled: tt.disabled})
+				got, err := models.NewStatements(db).OfferPossible(t.Context())
+				if err != nil || got != tt.want {
+					t.Fatalf("OfferPossible = %v, %v; want %v", got, err, tt.want)
+				}
+			})
+		})
+	}
+}
