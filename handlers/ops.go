@@ -156,24 +156,45 @@ var simConsolePolicy = strings.Replace(contentSecurityPolicy(false), "style-src 
 // simConsoleRoute reports the simulator console's routes.
 func simConsoleRoute(route string) bool { return route == "/sim" || route == "/sim/*" }
 
+// The security headers' values, built once and shared by every response
+// (net/http only reads them): http.Header.Set would allocate each value
+// again on every request, webhooks included.
+var (
+	cspProduct     = []string{contentSecurityPolicy(true)}
+	cspSimulator   = []string{contentSecurityPolicy(false)}
+	cspSimConsole  = []string{simConsolePolicy}
+	hstsHeader     = []string{"max-age=31536000; includeSubDomains"}
+	fixedSecHeader = []struct {
+		name  string
+		value []string
+	}{
+		{"X-Content-Type-Options", []string{"nosniff"}},
+		{"Referrer-Policy", []string{"same-origin"}},
+		{"X-Frame-Options", []string{"DENY"}},
+		{"Permissions-Policy", []string{"microphone=(self), camera=(), geolocation=(), payment=()"}},
+	}
+)
+
 // securityHeaders sets the Content-Security-Policy and friends on every
 // response, errors included (they are set before the handler runs).
+// Echo wraps its global middleware around the handler on every request,
+// so nothing is computed here.
 func (h *Handlers) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	csp := contentSecurityPolicy(!h.Simulator)
-	https := strings.HasPrefix(h.PublicURL, "https://")
 	return func(c echo.Context) error {
 		hdr := c.Response().Header()
-		if h.SimHandler != nil && simConsoleRoute(c.Path()) {
-			hdr.Set("Content-Security-Policy", simConsolePolicy)
-		} else {
-			hdr.Set("Content-Security-Policy", csp)
+		switch {
+		case h.SimHandler != nil && simConsoleRoute(c.Path()):
+			hdr["Content-Security-Policy"] = cspSimConsole
+		case h.Simulator:
+			hdr["Content-Security-Policy"] = cspSimulator
+		default:
+			hdr["Content-Security-Policy"] = cspProduct
 		}
-		hdr.Set("X-Content-Type-Options", "nosniff")
-		hdr.Set("Referrer-Policy", "same-origin")
-		hdr.Set("X-Frame-Options", "DENY")
-		hdr.Set("Permissions-Policy", "microphone=(self), camera=(), geolocation=(), payment=()")
-		if https {
-			hdr.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		for _, f := range fixedSecHeader {
+			hdr[f.name] = f.value
+		}
+		if strings.HasPrefix(h.PublicURL, "https://") {
+			hdr["Strict-Transport-Security"] = hstsHeader
 		}
 		return next(c)
 	}

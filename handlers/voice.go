@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
-	"github.com/twilio/twilio-go/twiml"
 
 	"github.com/warmtransfer/warmtransfer/internal/callflow"
 	"github.com/warmtransfer/warmtransfer/internal/twiliosig"
@@ -48,13 +47,17 @@ func (h *Handlers) twilioSigned(next echo.HandlerFunc) echo.HandlerFunc {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		fullURL := h.PublicURL + r.URL.RequestURI()
 		sig := r.Header.Get(twiliosig.Header)
-		mt, _, _ := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
 		valid := false
-		switch mt {
-		case "application/x-www-form-urlencoded", "":
+		if isFormBody(r.Header.Get(echo.HeaderContentType)) {
 			form, perr := url.ParseQuery(string(body))
 			valid = perr == nil && twiliosig.Valid(h.AuthToken, fullURL, form, sig)
-		default:
+			if valid {
+				// The handler reads the form just checked instead of
+				// parsing the body again.
+				r.PostForm = form
+				r.Form = mergeForm(form, r.URL.Query())
+			}
+		} else {
 			valid = twiliosig.ValidJSON(h.AuthToken, fullURL, body, sig)
 		}
 		if !valid {
@@ -70,36 +73,146 @@ func (h *Handlers) twilioSigned(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// twimlResponse writes TwiML with the content type Twilio expects.
-func twimlResponse(c echo.Context, verbs []twiml.Element) error {
-	doc, err := twiml.Voice(verbs)
-	if err != nil {
-		return err
+// isFormBody reports a form-encoded body (or none): the signature then
+// covers its parameters. Twilio sends exactly this content type; anything
+// else is parsed as a media type.
+func isFormBody(contentType string) bool {
+	if contentType == "application/x-www-form-urlencoded" || contentType == "" {
+		return true
 	}
-	return c.Blob(http.StatusOK, "text/xml; charset=utf-8", []byte(doc))
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt == "application/x-www-form-urlencoded" || mt == ""
+}
+
+// mergeForm is what http.Request.ParseForm makes of a body's form and the
+// URL's query: the body's values first.
+func mergeForm(body, query url.Values) url.Values {
+	if len(query) == 0 {
+		return body
+	}
+	form := make(url.Values, len(body)+len(query))
+	for k, v := range body {
+		form[k] = v
+	}
+	for k, v := range query {
+		form[k] = append(form[k], v...)
+	}
+	return form
+}
+
+// TwiML is written here rather than with twilio-go's twiml.Voice, which
+// builds an element tree by reflection for every answer: on the wait
+// route that cost more than the rest of the handler. The app answers with
+// three shapes of document, and the parts that never change are
+// rendered once.
+const (
+	twimlContentType = "text/xml; charset=utf-8"
+	twimlHeader      = `<?xml version="1.0" encoding="UTF-8"?><Response>`
+	twimlFooter      = `</Response>`
+)
+
+// twimlWriter appends a TwiML document's parts, escaped.
+type twimlWriter struct{ b []byte }
+
+// text appends s escaped for XML text or a double-quoted attribute value.
+func (w *twimlWriter) text(s string) {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '&':
+			w.b = append(w.b, "&amp;"...)
+		case '<':
+			w.b = append(w.b, "&lt;"...)
+		case '>':
+			w.b = append(w.b, "&gt;"...)
+		case '"':
+			w.b = append(w.b, "&quot;"...)
+		case '\'', '\t', '\n', '\r':
+			w.b = append(w.b, "&#"...)
+			w.b = strconv.AppendInt(w.b, int64(c), 10)
+			w.b = append(w.b, ';')
+		default:
+			w.b = append(w.b, c)
+		}
+	}
+}
+
+// attr appends name="value".
+func (w *twimlWriter) attr(name, value string) {
+	w.b = append(w.b, ' ')
+	w.b = append(w.b, name...)
+	w.b = append(w.b, `="`...)
+	w.text(value)
+	w.b = append(w.b, '"')
+}
+
+func (w *twimlWriter) say(msg string) {
+	w.b = append(w.b, "<Say>"...)
+	w.text(msg)
+	w.b = append(w.b, "</Say>"...)
+}
+
+// twimlBlob answers a TwiML document.
+func twimlBlob(c echo.Context, doc []byte) error {
+	return c.Blob(http.StatusOK, twimlContentType, doc)
 }
 
 // instructions renders the service's decision as TwiML.
 func instructions(c echo.Context, ins callflow.Instructions) error {
+	w := twimlWriter{b: make([]byte, 0, 512)}
+	w.b = append(w.b, twimlHeader...)
 	if ins.Join == nil {
-		return twimlResponse(c, []twiml.Element{&twiml.VoiceSay{Message: ins.Say}, &twiml.VoiceHangup{}})
+		w.say(ins.Say)
+		w.b = append(w.b, "<Hangup/>"...)
+	} else {
+		j := ins.Join
+		w.b = append(w.b, "<Dial><Conference"...)
+		w.attr("beep", "false")
+		w.attr("endConferenceOnExit", strconv.FormatBool(j.EndOnExit))
+		w.attr("participantLabel", j.Label)
+		w.attr("startConferenceOnEnter", strconv.FormatBool(j.StartOnEnter))
+		w.attr("statusCallback", j.StatusCallback)
+		w.attr("statusCallbackEvent", strings.Join(j.StatusEvents, " "))
+		w.attr("statusCallbackMethod", http.MethodPost)
+		if j.WaitURL != "" {
+			w.attr("waitMethod", http.MethodPost)
+			w.attr("waitUrl", j.WaitURL)
+		}
+		w.b = append(w.b, '>')
+		w.text(j.Conference)
+		w.b = append(w.b, "</Conference></Dial>"...)
 	}
-	j := ins.Join
-	conf := &twiml.VoiceConference{
-		Name:                   j.Conference,
-		StartConferenceOnEnter: strconv.FormatBool(j.StartOnEnter),
-		EndConferenceOnExit:    strconv.FormatBool(j.EndOnExit),
-		ParticipantLabel:       j.Label,
-		StatusCallback:         j.StatusCallback,
-		StatusCallbackMethod:   http.MethodPost,
-		StatusCallbackEvent:    strings.Join(j.StatusEvents, " "),
-		Beep:                   "false",
+	w.b = append(w.b, twimlFooter...)
+	return twimlBlob(c, w.b)
+}
+
+// waitDocument is what a waiting caller hears, split around the place
+// where their position in the queue goes.
+var waitDocument = func() (d struct{ head, tail, whole []byte }) {
+	w := twimlWriter{}
+	w.b = append(w.b, twimlHeader...)
+	w.say(waitGreeting)
+	d.head = w.b
+	w = twimlWriter{}
+	w.b = append(w.b, `<Play loop="0">`...)
+	w.text(waitMusic)
+	w.b = append(w.b, "</Play>"...)
+	w.b = append(w.b, twimlFooter...)
+	d.tail = w.b
+	d.whole = append(append([]byte(nil), d.head...), d.tail...)
+	return d
+}()
+
+// waitTwiML is the wait document for a caller at pos in the queue (none
+// when pos is 0).
+func waitTwiML(pos int) []byte {
+	if pos <= 0 {
+		return waitDocument.whole
 	}
-	if j.WaitURL != "" {
-		conf.WaitUrl = j.WaitURL
-		conf.WaitMethod = http.MethodPost
-	}
-	return twimlResponse(c, []twiml.Element{&twiml.VoiceDial{InnerElements: []twiml.Element{conf}}})
+	w := twimlWriter{b: make([]byte, 0, len(waitDocument.whole)+64)}
+	w.b = append(w.b, waitDocument.head...)
+	w.say(queuePositionMessage(pos))
+	w.b = append(w.b, waitDocument.tail...)
+	return w.b
 }
 
 func callSID(c echo.Context) (string, error) {
@@ -133,18 +246,14 @@ func (h *Handlers) voiceIncoming(c echo.Context) error {
 // queue when no agent is free, and looping music. The music never depends
 // on the database: a caller whose position cannot be read still waits.
 func (h *Handlers) voiceWait(c echo.Context) error {
-	verbs := []twiml.Element{&twiml.VoiceSay{Message: waitGreeting}}
+	pos := 0
 	if sid := c.FormValue("CallSid"); callSIDPattern.MatchString(sid) {
-		pos, err := h.Service.QueuePosition(c.Request().Context(), sid)
-		if err != nil {
+		var err error
+		if pos, err = h.Service.QueuePosition(c.Request().Context(), sid); err != nil {
 			h.Logger.Warn("wait music without the queue position", "err", err)
 		}
-		if pos > 0 {
-			verbs = append(verbs, &twiml.VoiceSay{Message: queuePositionMessage(pos)})
-		}
 	}
-	verbs = append(verbs, &twiml.VoicePlay{Url: waitMusic, Loop: "0"})
-	return twimlResponse(c, verbs)
+	return twimlBlob(c, waitTwiML(pos))
 }
 
 // queuePositionMessage is what a caller waiting in line hears.

@@ -24,24 +24,37 @@ const Header = "X-Twilio-Signature"
 // parameters; for GET requests params is empty because the parameters are
 // already part of the URL.
 func Sign(authToken, fullURL string, params url.Values) string {
-	mac := hmac.New(sha1.New, []byte(authToken))
-	mac.Write([]byte(fullURL))
 	keys := make([]string, 0, len(params))
-	for k := range params {
+	size := len(fullURL)
+	for k, values := range params {
 		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		// Repeated parameters are signed in value order, as Twilio's
-		// libraries do for array values.
-		values := append([]string(nil), params[k]...)
-		sort.Strings(values)
 		for _, v := range values {
-			mac.Write([]byte(k))
-			mac.Write([]byte(v))
+			size += len(k) + len(v)
 		}
 	}
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	sort.Strings(keys)
+	// The signed text is built whole and hashed at once: a Write per
+	// key and value would allocate each of them again (every webhook is
+	// checked, so this is on the hot path of each).
+	text := make([]byte, 0, size)
+	text = append(text, fullURL...)
+	for _, k := range keys {
+		values := params[k]
+		if len(values) > 1 {
+			// Repeated parameters are signed in value order, as
+			// Twilio's libraries do for array values.
+			values = append([]string(nil), values...)
+			sort.Strings(values)
+		}
+		for _, v := range values {
+			text = append(text, k...)
+			text = append(text, v...)
+		}
+	}
+	mac := hmac.New(sha1.New, []byte(authToken))
+	mac.Write(text)
+	var sum [sha1.Size]byte
+	return base64.StdEncoding.EncodeToString(mac.Sum(sum[:0]))
 }
 
 // Valid reports whether signature matches a form-encoded (or GET) request.
@@ -51,12 +64,11 @@ func Valid(authToken, fullURL string, params url.Values, signature string) bool 
 	if signature == "" {
 		return false
 	}
-	for _, candidate := range urlVariants(fullURL) {
-		if equal(Sign(authToken, candidate, params), signature) {
-			return true
-		}
+	if equal(Sign(authToken, fullURL, params), signature) {
+		return true
 	}
-	return false
+	other, ok := otherPortSpelling(fullURL)
+	return ok && equal(Sign(authToken, other, params), signature)
 }
 
 // ValidJSON reports whether signature matches a request with a JSON (or any
@@ -82,16 +94,16 @@ func equal(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
-// urlVariants returns fullURL as given, plus the same URL with the default
-// port added or removed.
-func urlVariants(fullURL string) []string {
+// otherPortSpelling returns fullURL with the default port added or
+// removed, when it has a default port to add or remove.
+func otherPortSpelling(fullURL string) (string, bool) {
 	u, err := url.Parse(fullURL)
 	if err != nil || u.Host == "" {
-		return []string{fullURL}
+		return "", false
 	}
 	defaultPort := map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	if defaultPort == "" {
-		return []string{fullURL}
+		return "", false
 	}
 	other := *u
 	switch u.Port() {
@@ -100,7 +112,7 @@ func urlVariants(fullURL string) []string {
 	case defaultPort:
 		other.Host = u.Hostname()
 	default:
-		return []string{fullURL}
+		return "", false
 	}
-	return []string{fullURL, other.String()}
+	return other.String(), true
 }
