@@ -62,10 +62,22 @@ func rosterParts(v callflow.AgentView) []Part {
 // order.
 func BoardFragments(v callflow.BoardView) []Fragment {
 	return []Fragment{
-		{Event: EventBoardSummary, Component: BoardSummary(v)},
+		{Event: EventBoardSummary, Component: BoardSummary(v), Parts: summaryStats(v)},
 		{Event: EventBoardCalls, Component: ActiveCalls(v), Parts: activeCallParts(v)},
 		{Event: EventBoardAgents, Component: AgentList(v), Parts: agentListParts(v)},
 		{Event: EventBoardEnded, Component: EndedCalls(v)},
+	}
+}
+
+// summaryStats are the board summary's figures, in page order.
+func summaryStats(v callflow.BoardView) []Part {
+	return []Part{
+		{ID: "board-stat-waiting", Component: statWaiting(v)},
+		{ID: "board-stat-longest-wait", Component: statLongestWait(v)},
+		{ID: "board-stat-active", Component: statActive(v)},
+		{ID: "board-stat-available", Component: statAvailable(v)},
+		{ID: "board-stat-service-level", Component: statServiceLevel(v)},
+		{ID: "board-stat-transfers", Component: statTransfers(v)},
 	}
 }
 
