@@ -65,7 +65,7 @@ func BoardFragments(v callflow.BoardView) []Fragment {
 		{Event: EventBoardSummary, Component: BoardSummary(v), Parts: summaryStats(v)},
 		{Event: EventBoardCalls, Component: ActiveCalls(v), Parts: activeCallParts(v)},
 		{Event: EventBoardAgents, Component: AgentList(v), Parts: agentListParts(v)},
-		{Event: EventBoardEnded, Component: EndedCalls(v)},
+		{Event: EventBoardEnded, Component: EndedCalls(v), Parts: endedParts(v)},
 	}
 }
 
@@ -87,7 +87,18 @@ func activeCallParts(v callflow.BoardView) []Part {
 		c := &v.Active[i]
 		parts = append(parts,
 			Part{ID: boardCallID(c), Component: callRow(c)},
-			Part{ID: boardTimelineID(c), Component: timelineRow(c, activeCallColumns)})
+			Part{ID: boardTimelineID(c), Component: timelineRow(boardTimelineID(c), c, activeCallColumns)})
+	}
+	return parts
+}
+
+func endedParts(v callflow.BoardView) []Part {
+	parts := []Part{{ID: "board-ended-count", Component: endedCount(v)}}
+	for i := range v.EndedToday {
+		c := &v.EndedToday[i]
+		parts = append(parts,
+			Part{ID: endedRowID(c), Component: endedRow(v, c)},
+			Part{ID: endedTimelineID(c), Component: timelineRow(endedTimelineID(c), c, endedCallColumns)})
 	}
 	return parts
 }
@@ -105,9 +116,12 @@ func agentListParts(v callflow.BoardView) []Part {
 	return parts
 }
 
-// activeCallColumns is how many columns the active calls' table has; a
-// call's timeline row spans them.
-const activeCallColumns = 5
+// How many columns the active and the ended calls' tables have; a call's
+// timeline row spans them.
+const (
+	activeCallColumns = 5
+	endedCallColumns  = 5
+)
 
 // Element ids of the parts, unique on their page.
 
@@ -125,4 +139,12 @@ func boardCallID(c *callflow.CallSummary) string {
 
 func boardTimelineID(c *callflow.CallSummary) string {
 	return "board-timeline-" + strconv.FormatInt(c.ID, 10)
+}
+
+func endedRowID(c *callflow.CallSummary) string {
+	return "board-ended-" + strconv.FormatInt(c.ID, 10)
+}
+
+func endedTimelineID(c *callflow.CallSummary) string {
+	return "board-ended-timeline-" + strconv.FormatInt(c.ID, 10)
 }

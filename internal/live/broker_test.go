@@ -335,3 +335,20 @@ func TestAStalledStreamDoesNotHoldUpTheOthers(t *testing.T) {
 		}
 	}
 }
+
+// New rows at the top go before the first row kept, each after the one
+// inserted before it.
+func TestDiffPartsInsertsNewRowsAtTheTop(t *testing.T) {
+	row := func(id string) Part { return Part{ID: id, HTML: `<tr id="` + id + `"><td>` + id + `</td></tr>`} }
+	count := Part{ID: "count", HTML: `<span id="count">1</span>`}
+	got, ok := diffParts([]Part{count, row("b")}, []Part{count, row("a"), row("a-more"), row("b")})
+	want := `<template><tbody hx-swap-oob="beforebegin:#b"><tr id="a"><td>a</td></tr></tbody></template>` +
+		`<template><tbody hx-swap-oob="afterend:#a"><tr id="a-more"><td>a-more</td></tr></tbody></template>`
+	if !ok || got != want {
+		t.Fatalf("got %v %q\nwant %q", ok, got, want)
+	}
+	// With no row kept to go beside, a patch cannot place them.
+	if _, ok := diffParts([]Part{count}, []Part{count, row("a")}); ok {
+		t.Fatal("a first row has nowhere to go in a patch; the fragment must go whole")
+	}
+}

@@ -76,13 +76,23 @@ func diffParts(before, after []Part) (string, bool) {
 			}
 			continue
 		}
-		// After the part before it, or else before the next kept one,
-		// if that is an element of the same kind: a row goes among rows.
+		// After the part before it (kept, or inserted just before), or
+		// else before the next kept one, if that is an element of the same
+		// kind: a row goes among rows.
+		next := ""
+		for _, q := range after[i+1:] {
+			if kept[q.ID] {
+				if tagOf(q.HTML) == tag {
+					next = q.ID
+				}
+				break
+			}
+		}
 		switch {
 		case i > 0 && tagOf(after[i-1].HTML) == tag:
 			writeOOB(&b, tag, p.HTML, "afterend:#"+after[i-1].ID)
-		case i+1 < len(after) && kept[after[i+1].ID] && tagOf(after[i+1].HTML) == tag:
-			writeOOB(&b, tag, p.HTML, "beforebegin:#"+after[i+1].ID)
+		case next != "":
+			writeOOB(&b, tag, p.HTML, "beforebegin:#"+next)
 		default:
 			return "", false
 		}
