@@ -16,7 +16,7 @@ func newFragmentState(m Message) fragmentState {
 }
 
 // skeleton is a fragment's HTML with its parts cut out, each run of parts
-// with nothing between them marked by one NUL: two versions with the same
+// with nothing but white space between them marked by one NUL: two versions with the same
 // skeleton differ only in their parts, however many rows each has. ok is
 // false when a part is not where the fragment's parts say.
 func skeleton(m Message) (string, bool) {
@@ -30,7 +30,10 @@ func skeleton(m Message) (string, bool) {
 		if at < 0 || p.HTML == "" {
 			return "", false
 		}
-		if at > 0 || i == 0 {
+		// Between two parts, white space (templ puts a space between
+		// components on their own lines) is not part of the skeleton:
+		// rows are a run whatever their number.
+		if i == 0 || strings.TrimSpace(rest[:at]) != "" {
 			b.WriteString(rest[:at])
 			b.WriteByte(0)
 		}
