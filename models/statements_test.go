@@ -146,3 +146,19 @@ func TestStatementsOfferPossible(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckpointWAL checks that the checkpoint runs on both engines (on
+// PostgreSQL it has nothing to do) while the database is in use.
+func TestCheckpointWAL(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *bun.DB) {
+		ctx := t.Context()
+		mustCall(t, db, models.Call{CallSID: "CA1"})
+		if err := models.CheckpointWAL(ctx, db); err != nil {
+			t.Fatalf("CheckpointWAL: %v", err)
+		}
+		mustCall(t, db, models.Call{CallSID: "CA2"})
+		if _, err := models.CallBySID(ctx, db, "CA1"); err != nil {
+			t.Fatalf("after CheckpointWAL: %v", err)
+		}
+	})
+}

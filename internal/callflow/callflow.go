@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -141,6 +142,9 @@ type Service struct {
 	// route's tail latency. Nil on PostgreSQL, whose row locks serialize
 	// only what conflicts.
 	writer chan struct{}
+	// commits counts SQLite transactions since the last checkpoint of the
+	// write-ahead log (see keepWALShort).
+	commits atomic.Int64
 	// newCallers are the callers waiting for their call to be stored
 	// (see admit).
 	newCallers admissions
@@ -197,6 +201,9 @@ func (s *Service) runTx(ctx context.Context, release bool, f func(tx bun.Tx, rec
 		}
 		return nil
 	})
+	if s.writer != nil && err == nil {
+		s.commits.Add(1)
+	}
 	if release && s.writer != nil {
 		<-s.writer
 	}
@@ -216,9 +223,48 @@ func (s *Service) runTx(ctx context.Context, release bool, f func(tx bun.Tx, rec
 	return nil
 }
 
+// walCheckpointInterval is how often the write-ahead log is checkpointed
+// while transactions commit. SQLite's own checkpoint runs inside the
+// commit that takes the log past its threshold, while that transaction
+// still holds the writer, and waits for the disk twice: under load every
+// writer stalled behind it, for up to hundreds of milliseconds, many times
+// a second. In the background it runs beside the writer (see
+// models.CheckpointWAL), and SQLite's own, at a higher threshold, is only
+// the fallback.
+const walCheckpointInterval = 250 * time.Millisecond
+
+// keepWALShort checkpoints SQLite's write-ahead log in the background,
+// every walCheckpointInterval that saw a commit, until ctx ends.
+func (s *Service) keepWALShort(ctx context.Context) {
+	t := time.NewTicker(walCheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if s.commits.Swap(0) == 0 {
+				continue
+			}
+			if err := models.CheckpointWAL(ctx, s.db); err != nil && ctx.Err() == nil {
+				s.log.Warn("callflow: checkpoint", "err", err)
+			}
+		}
+	}
+}
+
 // RunDispatcher makes the offers IncomingCall asks for when
-// DispatchInBackground is set, until ctx ends.
+// DispatchInBackground is set, and on SQLite checkpoints the write-ahead
+// log in the background (keepWALShort), until ctx ends.
 func (s *Service) RunDispatcher(ctx context.Context) {
+	if s.writer != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.keepWALShort(ctx)
+		}()
+		defer func() { <-done }()
+	}
 	for {
 		select {
 		case <-ctx.Done():
