@@ -161,6 +161,9 @@ func (b *Broker) serveConn(sub *Subscription, conn net.Conn, h http.Header, star
 		return
 	}
 	b.attach(sub, conn, seen, opts.Heartbeat)
+	// Whatever read deadline the server set for the request no longer
+	// applies: the stream reads until the client goes.
+	conn.SetReadDeadline(time.Time{})
 	stop := context.AfterFunc(opts.Shutdown, func() { conn.Close() })
 	go func() {
 		defer b.Unsubscribe(sub)
