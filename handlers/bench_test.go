@@ -44,7 +44,7 @@ var benchInstructions = []struct {
 }
 
 // BenchmarkInstructions renders each document through the handlers' own
-// path (instructions -> twiml.Voice -> echo's Blob) into a recorder.
+// path (instructions -> echo's Blob) into a recorder.
 func BenchmarkInstructions(b *testing.B) {
 	e := echo.New()
 	for _, tc := range benchInstructions {
@@ -76,8 +76,8 @@ func BenchmarkInstructions(b *testing.B) {
 	})
 }
 
-// BenchmarkTwiMLVoice is twiml.Voice alone on the same elements, without
-// echo: the library's share of the cost above.
+// BenchmarkTwiMLVoice is twilio-go's twiml.Voice on the same elements,
+// without echo: what the handlers used to render with, for comparison.
 func BenchmarkTwiMLVoice(b *testing.B) {
 	for _, tc := range benchInstructions {
 		if tc.ins.Join == nil {

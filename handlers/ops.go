@@ -291,6 +291,11 @@ type phoneMasker struct{ next slog.Handler }
 func (m phoneMasker) Enabled(ctx context.Context, l slog.Level) bool { return m.next.Enabled(ctx, l) }
 
 func (m phoneMasker) Handle(ctx context.Context, r slog.Record) error {
+	if !mayHoldPhone(r) {
+		// Most lines (every request's access line) have nothing to
+		// mask: passed on as they are, without a copy.
+		return m.next.Handle(ctx, r)
+	}
 	out := slog.NewRecord(r.Time, r.Level, MaskPhones(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(maskAttr(a))
@@ -309,6 +314,23 @@ func (m phoneMasker) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (m phoneMasker) WithGroup(name string) slog.Handler {
 	return phoneMasker{m.next.WithGroup(name)}
+}
+
+// mayHoldPhone reports whether MaskPhones could change any part of r: an
+// E.164 number starts with '+', and values that are printed (errors,
+// structs) or nested are looked at the slow way.
+func mayHoldPhone(r slog.Record) bool {
+	found := strings.Contains(r.Message, "+")
+	r.Attrs(func(a slog.Attr) bool {
+		switch v := a.Value.Resolve(); v.Kind() {
+		case slog.KindString:
+			found = strings.Contains(v.String(), "+")
+		case slog.KindAny, slog.KindGroup:
+			found = true
+		}
+		return !found
+	})
+	return found
 }
 
 func maskAttr(a slog.Attr) slog.Attr {

@@ -46,6 +46,10 @@ var sqlitePragmas = []string{
 	"_pragma=journal_mode(WAL)",
 	"_pragma=foreign_keys(1)",
 	"_pragma=synchronous(NORMAL)",
+	// A statement journal (an insert into calls keeps one, to undo it
+	// alone) stays in memory instead of spilling into a temporary file
+	// that is opened and written for each statement.
+	"_pragma=temp_store(MEMORY)",
 	"_txlock=immediate",
 	// The app checkpoints the write-ahead log in the background
 	// (callflow.Service.RunDispatcher): SQLite's own checkpoint, inside a

@@ -92,13 +92,29 @@ func (p *preparedStmt) get(ctx context.Context, db *sql.DB) (*sql.Stmt, error) {
 	return s, nil
 }
 
-// in returns p for the database, or bound to tx when tx is not nil.
-func (st *Statements) in(ctx context.Context, tx *bun.Tx, p *preparedStmt) (*sql.Stmt, error) {
-	s, err := p.get(ctx, st.db.DB)
-	if err != nil || tx == nil {
-		return s, err
+// Prepare prepares every statement that is not prepared yet (otherwise
+// done on first use). Call it outside transactions: preparing takes a
+// connection of its own, which a transaction holding the pool's last one
+// would wait for forever. Inside a transaction, a statement not prepared
+// yet is prepared for that transaction alone.
+func (st *Statements) Prepare(ctx context.Context) error {
+	for _, p := range []*preparedStmt{&st.queuePosition, &st.insertCall, &st.appendEvent, &st.offerPossible} {
+		if _, err := p.get(ctx, st.db.DB); err != nil {
+			return wrapErr("prepare statements", err)
+		}
 	}
-	return tx.StmtContext(ctx, s), nil
+	return nil
+}
+
+// in returns p for the database, or for tx when tx is not nil.
+func (st *Statements) in(ctx context.Context, tx *bun.Tx, p *preparedStmt) (*sql.Stmt, error) {
+	if tx == nil {
+		return p.get(ctx, st.db.DB)
+	}
+	if s := p.stmt.Load(); s != nil {
+		return tx.StmtContext(ctx, s), nil
+	}
+	return tx.PrepareContext(ctx, p.query)
 }
 
 // timeArg is how a time is bound: SQLite stores it as the text bun writes
@@ -150,6 +166,11 @@ const queuePositionSQL = `SELECT 1
 // order dispatch offers them (oldest first). The wait music asks for it on
 // every waiting caller, every few seconds.
 func (st *Statements) QueuePosition(ctx context.Context, callSID string) (int, error) {
+	// Without the caller's deadline: for a statement whose context can
+	// end, modernc.org/sqlite starts a goroutine to interrupt it, which
+	// costs more than this read of a few index pages (a reader never
+	// waits for a lock in WAL mode).
+	ctx = context.WithoutCancel(ctx)
 	var pos int
 	s, err := st.in(ctx, nil, &st.queuePosition)
 	if err == nil {

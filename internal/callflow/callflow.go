@@ -173,6 +173,7 @@ func New(db *bun.DB, tel Telephony, urls URLs, pub Publisher, cfg Config, log *s
 // inTx runs f in a transaction and publishes the events it recorded once the
 // transaction has committed.
 func (s *Service) inTx(ctx context.Context, f func(tx bun.Tx, rec *recorder) error) error {
+	s.prepare(ctx)
 	if s.writer != nil {
 		select {
 		case s.writer <- struct{}{}:
@@ -181,6 +182,15 @@ func (s *Service) inTx(ctx context.Context, f func(tx bun.Tx, rec *recorder) err
 		}
 	}
 	return s.runTx(ctx, true, f)
+}
+
+// prepare prepares the hot statements before a transaction needs them
+// (models.Statements.Prepare); if the database will not, the transaction
+// prepares its own.
+func (s *Service) prepare(ctx context.Context) {
+	if err := s.stmts.Prepare(ctx); err != nil {
+		s.log.Debug("callflow: preparing statements", "err", err)
+	}
 }
 
 // runTx is inTx for a caller that holds the writer already; it lets go of

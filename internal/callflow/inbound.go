@@ -104,6 +104,7 @@ func (s *Service) admit(ctx context.Context, a *admission) error {
 	if s.writer == nil {
 		return s.storeCallers(ctx, false, []*admission{a})
 	}
+	s.prepare(ctx)
 	s.newCallers.mu.Lock()
 	s.newCallers.pending = append(s.newCallers.pending, a)
 	s.newCallers.mu.Unlock()
