@@ -17,8 +17,27 @@ import (
 
 // scriptRenderer renders whatever the test set last.
 type scriptRenderer struct {
-	mu   sync.Mutex
-	msgs []Message
+	mu      sync.Mutex
+	msgs    []Message
+	batches []int64 // the last event id of each batch rendered
+}
+
+// renderedUpTo waits until the broker has rendered the batch with event id.
+func (r *scriptRenderer) renderedUpTo(t *testing.T, id int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r.mu.Lock()
+		done := len(r.batches) > 0 && r.batches[len(r.batches)-1] >= id
+		r.mu.Unlock()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the broker never rendered event %d", id)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (r *scriptRenderer) set(msgs ...Message) {
@@ -27,9 +46,10 @@ func (r *scriptRenderer) set(msgs ...Message) {
 	r.msgs = msgs
 }
 
-func (r *scriptRenderer) Render(_ context.Context, auds []Audience, _ []models.Event) (map[Audience][]Message, error) {
+func (r *scriptRenderer) Render(_ context.Context, auds []Audience, batch []models.Event) (map[Audience][]Message, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.batches = append(r.batches, batch[len(batch)-1].ID)
 	out := map[Audience][]Message{}
 	for _, a := range auds {
 		out[a] = r.msgs
@@ -111,6 +131,7 @@ func TestBrokerSendsWhatChanged(t *testing.T) {
 	// sends the fragment whole. The update after proves the first sent
 	// nothing.
 	b.Publish(models.Event{ID: 3})
+	r.renderedUpTo(t, 3)
 	team := func(m Message) Message {
 		m.Data = strings.Replace(m.Data, "<h2>Agents</h2>", "<h2>Team</h2>", 1)
 		return m
@@ -350,5 +371,14 @@ func TestDiffPartsInsertsNewRowsAtTheTop(t *testing.T) {
 	// With no row kept to go beside, a patch cannot place them.
 	if _, ok := diffParts([]Part{count}, []Part{count, row("a")}); ok {
 		t.Fatal("a first row has nowhere to go in a patch; the fragment must go whole")
+	}
+}
+
+func TestRestamp(t *testing.T) {
+	for _, m := range []Message{{ID: 7, Event: "summary", Data: "<p>x</p>"}, {Event: "summary", Data: "<p>x</p>"}} {
+		got := string(restamp(encode(m), 12).wire)
+		if want := "id: 12\nevent: summary\ndata: <p>x</p>\n\n"; got != want {
+			t.Fatalf("restamp(%+v) = %q, want %q", m, got, want)
+		}
 	}
 }

@@ -90,6 +90,13 @@ func Serve(ctx context.Context, w http.ResponseWriter, b *Broker, rp Replayer, a
 		}
 	}
 	for _, f := range start {
+		// The fragments the audience was last sent may be older than the
+		// history the client has seen (events about others since): stamp
+		// them with the newer id, or the browser's next reconnect would
+		// replay lines it already shows.
+		if f.id < seen {
+			f = restamp(f, seen)
+		}
 		head = append(head, f.wire)
 	}
 

@@ -274,3 +274,17 @@ func encode(m Message) *frame {
 	b.WriteByte('\n')
 	return &frame{id: m.ID, activity: m.Event == EventActivity, wire: []byte(b.String())}
 }
+
+// restamp returns a copy of f with the id id.
+func restamp(f *frame, id int64) *frame {
+	wire := f.wire
+	if f.id > 0 {
+		wire = wire[len("id: ")+len(strconv.FormatInt(f.id, 10))+1:]
+	}
+	out := make([]byte, 0, len(wire)+24)
+	out = append(out, "id: "...)
+	out = strconv.AppendInt(out, id, 10)
+	out = append(out, '\n')
+	out = append(out, wire...)
+	return &frame{id: id, activity: f.activity, wire: out}
+}
