@@ -310,3 +310,48 @@ func TestMissedOffersMoveOnAndSetTheAgentAway(t *testing.T) {
 		return err == nil && c.State == models.CallWithAgent && a.MissedOffers == 0, err
 	})
 }
+
+// TestAgentsFreedTogetherTakeTheQueueTogether: when several agents come
+// free at once, one round of offers rings each of them for a different
+// caller (the round matches them in one transaction and rings them all at
+// once).
+func TestAgentsFreedTogetherTakeTheQueueTogether(t *testing.T) {
+	env := apptest.Start(t, apptest.Options{})
+	names := []string{"alice", "bob", "carol"}
+	for _, n := range names {
+		env.AddAgent(n, strings.ToUpper(n[:1])+n[1:], models.RoleAgent)
+		setPresence(t, env.SignIn(n), models.PresenceAway)
+	}
+	var customers []string
+	for i := range names {
+		c := env.PlaceCall("+1555123100" + string(rune('1'+i)))
+		customers = append(customers, c)
+		env.WaitDB("caller "+c+" queued", func(ctx context.Context) (bool, error) {
+			call, err := models.CallBySID(ctx, env.App.DB, c)
+			return err == nil && call.State == models.CallQueued, err
+		})
+	}
+	// All three come free in the same instant, without a round of offers
+	// each: one round finds them all.
+	ctx := context.Background()
+	for _, n := range names {
+		if _, err := models.UpdateAgentPresence(ctx, env.App.DB, n, models.PresenceAvailable, time.Now().UTC()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.App.Service.Dispatch(ctx)
+
+	rung := map[int64]string{} // call id -> agent identity
+	for _, n := range names {
+		_, call := ringingFor(t, env, n)
+		if prev, dup := rung[call.ID]; dup {
+			t.Fatalf("caller %s was offered to both %s and %s", call.CallSID, prev, n)
+		}
+		rung[call.ID] = n
+	}
+	for _, c := range customers {
+		if got := callBySID(t, env, c).State; got != models.CallRinging {
+			t.Fatalf("caller %s is %s after the round, want ringing", c, got)
+		}
+	}
+}

@@ -186,88 +186,140 @@ func (s *Service) Dispatch(ctx context.Context) {
 	s.routing.Lock()
 	defer s.routing.Unlock()
 	for {
-		o, err := s.nextOffer(ctx)
+		offers, err := s.nextOffers(ctx, offersPerRound)
 		if err != nil {
-			s.log.Error("callflow: choosing the next offer", "err", err)
+			s.log.Error("callflow: choosing the next offers", "err", err)
 			return
 		}
-		if o == nil {
+		if len(offers) == 0 {
 			return
 		}
-		sid, err := s.tel.Ring(ctx, RingRequest{
+		if !s.ringOffers(ctx, offers) {
+			// Twilio may be down; the periodic dispatch tries again.
+			return
+		}
+	}
+}
+
+// offersPerRound bounds how many waiting calls one transaction matches
+// with agents. During a burst of new callers every transaction waits its
+// turn behind the callers being stored: one offer per transaction fell far
+// behind.
+const offersPerRound = 16
+
+// ringOffers rings the offers' agents, all at once, and records what
+// Twilio answered; it reports false if any ring failed.
+func (s *Service) ringOffers(ctx context.Context, offers []*offer) bool {
+	sids := make([]string, len(offers))
+	errs := make([]error, len(offers))
+	ring := func(i int) {
+		o := offers[i]
+		sids[i], errs[i] = s.tel.Ring(ctx, RingRequest{
 			Identity:       o.agent.Identity,
 			From:           s.callerID(o.call.FromNumber),
 			URL:            s.urls.AgentConnect(o.leg.ID),
 			StatusCallback: s.urls.CallStatus(o.leg.ID),
 			Timeout:        s.cfg.RingTimeout,
 		})
-		if err != nil {
-			s.log.Error("callflow: ringing an agent failed", "agent", o.agent.Identity, "call", o.call.ID, "err", err)
-			s.ringFailed(ctx, o.leg.ID)
-			// Twilio may be down; the periodic dispatch tries again.
-			return
-		}
-		s.ringPlaced(ctx, o.leg.ID, sid)
 	}
+	if len(offers) == 1 {
+		ring(0)
+	} else {
+		var wg sync.WaitGroup
+		for i := range offers {
+			wg.Go(func() { ring(i) })
+		}
+		wg.Wait()
+	}
+	ok := true
+	for i, o := range offers {
+		if errs[i] != nil {
+			s.log.Error("callflow: ringing an agent failed", "agent", o.agent.Identity, "call", o.call.ID, "err", errs[i])
+			s.ringFailed(ctx, o.leg.ID)
+			ok = false
+			continue
+		}
+		s.ringPlaced(ctx, o.leg.ID, sids[i])
+	}
+	return ok
 }
 
-func (s *Service) nextOffer(ctx context.Context) (*offer, error) {
+// nextOffers matches waiting calls with available agents, oldest call
+// first and longest idle agent first, up to max of them, in one
+// transaction: each call is marked ringing and each agent busy, with a leg
+// to ring.
+func (s *Service) nextOffers(ctx context.Context, max int) ([]*offer, error) {
 	// Most rounds (every new caller asks for one) find nobody free: they
 	// learn it from a read, without taking SQLite's write lock.
 	if possible, err := s.stmts.OfferPossible(ctx); err != nil || !possible {
 		return nil, err
 	}
-	var o *offer
+	var offers []*offer
 	err := s.inTx(ctx, func(tx bun.Tx, rec *recorder) error {
-		o = nil
-		call, err := models.OldestQueuedCall(ctx, tx)
-		if errors.Is(err, models.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		legs, err := models.LegsForCall(ctx, tx, call.ID)
-		if err != nil {
-			return err
-		}
-		// Offer the call to someone who has not had it yet, if anyone: not
-		// an agent who missed it, declined it as a transfer, or sent it
-		// back to the queue.
-		var missed []int64
-		for _, l := range legs {
-			if l.State != models.LegJoined && l.State != models.LegRinging {
-				missed = append(missed, l.AgentID)
+		offers = offers[:0]
+		for len(offers) < max {
+			o, err := s.matchOne(ctx, tx, rec)
+			if err != nil {
+				return err
 			}
+			if o == nil {
+				break
+			}
+			offers = append(offers, o)
 		}
-		agent, err := models.NextAvailableAgent(ctx, tx, missed)
-		if errors.Is(err, models.ErrNotFound) && len(missed) > 0 {
-			agent, err = models.NextAvailableAgent(ctx, tx, nil)
-		}
-		if errors.Is(err, models.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		now := s.now()
-		if _, err := models.UpdateAgentPresence(ctx, tx, agent.Identity, models.PresenceBusy, now); err != nil {
-			return err
-		}
-		call.State = models.CallRinging
-		if err := models.UpdateCall(ctx, tx, call, "state"); err != nil {
-			return err
-		}
-		leg := models.Leg{CallID: call.ID, AgentID: agent.ID, CallSID: pendingSID(), Role: models.LegPrimary, State: models.LegRinging}
-		if err := models.CreateLeg(ctx, tx, &leg); err != nil {
-			return err
-		}
-		rec.add(EventCallOffered, call.ID, agent.ID, map[string]any{"agent": agent.Identity})
-		rec.add(EventPresence, 0, agent.ID, map[string]any{"presence": models.PresenceBusy})
-		o = &offer{call: *call, agent: *agent, leg: leg}
 		return nil
 	})
-	return o, err
+	return offers, err
+}
+
+// matchOne matches the oldest waiting call with an agent, or returns nil
+// when no call waits or nobody can take it.
+func (s *Service) matchOne(ctx context.Context, tx bun.Tx, rec *recorder) (*offer, error) {
+	call, err := models.OldestQueuedCall(ctx, tx)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	legs, err := models.LegsForCall(ctx, tx, call.ID)
+	if err != nil {
+		return nil, err
+	}
+	// Offer the call to someone who has not had it yet, if anyone: not
+	// an agent who missed it, declined it as a transfer, or sent it
+	// back to the queue.
+	var missed []int64
+	for _, l := range legs {
+		if l.State != models.LegJoined && l.State != models.LegRinging {
+			missed = append(missed, l.AgentID)
+		}
+	}
+	agent, err := models.NextAvailableAgent(ctx, tx, missed)
+	if errors.Is(err, models.ErrNotFound) && len(missed) > 0 {
+		agent, err = models.NextAvailableAgent(ctx, tx, nil)
+	}
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if _, err := models.UpdateAgentPresence(ctx, tx, agent.Identity, models.PresenceBusy, now); err != nil {
+		return nil, err
+	}
+	call.State = models.CallRinging
+	if err := models.UpdateCall(ctx, tx, call, "state"); err != nil {
+		return nil, err
+	}
+	leg := models.Leg{CallID: call.ID, AgentID: agent.ID, CallSID: pendingSID(), Role: models.LegPrimary, State: models.LegRinging}
+	if err := models.CreateLeg(ctx, tx, &leg); err != nil {
+		return nil, err
+	}
+	rec.add(EventCallOffered, call.ID, agent.ID, map[string]any{"agent": agent.Identity})
+	rec.add(EventPresence, 0, agent.ID, map[string]any{"presence": models.PresenceBusy})
+	return &offer{call: *call, agent: *agent, leg: leg}, nil
 }
 
 // pendingSID stands in for a leg's CallSid until Twilio returns it.
