@@ -20,7 +20,7 @@ type rowsRenderer struct {
 	rows int
 }
 
-func (r *rowsRenderer) Render(_ context.Context, auds []Audience, batch []models.Event) (map[Audience][]Message, error) {
+func (r *rowsRenderer) Render(_ context.Context, auds []Audience, batch []models.Event, emit func(Audience, []Message)) error {
 	changed := int(batch[len(batch)-1].ID) % r.rows
 	agents := Message{Event: "board-agents"}
 	var data strings.Builder
@@ -42,11 +42,10 @@ func (r *rowsRenderer) Render(_ context.Context, auds []Audience, batch []models
 		agents,
 		{Event: "board-ended", Data: `<section id="board-ended">` + strings.Repeat("e", 16<<10) + `</section>`},
 	}
-	out := map[Audience][]Message{}
 	for _, aud := range auds {
-		out[aud] = msgs
+		emit(aud, msgs)
 	}
-	return out, nil
+	return nil
 }
 
 func (r *rowsRenderer) Audiences(context.Context, models.Event) ([]Audience, bool, error) {

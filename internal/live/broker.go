@@ -46,10 +46,12 @@ type Part struct {
 
 // Renderer turns state into messages.
 type Renderer interface {
-	// Render renders, for each audience, the lines of history of the batch
-	// the audience may see, then its live fragments as they are now, once
-	// per audience whatever the number of streams.
-	Render(ctx context.Context, auds []Audience, batch []models.Event) (map[Audience][]Message, error)
+	// Render renders, for each audience in the order given, the lines of
+	// history of the batch the audience may see, then its live fragments
+	// as they are now, once per audience whatever the number of streams,
+	// and hands each audience's messages to emit as soon as they are
+	// rendered.
+	Render(ctx context.Context, auds []Audience, batch []models.Event, emit func(Audience, []Message)) error
 	// Audiences returns the agents an event concerns besides the board;
 	// all says it concerns every agent's console.
 	Audiences(ctx context.Context, ev models.Event) (auds []Audience, all bool, err error)
@@ -293,57 +295,54 @@ func (b *Broker) deliver(batch []models.Event) {
 	}
 	// The board first: rendered and on its way to every manager while the
 	// consoles render.
-	var board, consoles []Audience
+	var want []Audience
 	for _, aud := range watched {
-		switch {
-		case aud.Board:
-			board = append(board, aud)
-		case concerned[aud] || everyAgent:
-			consoles = append(consoles, aud)
+		if aud.Board {
+			want = append([]Audience{aud}, want...)
+		} else if concerned[aud] || everyAgent {
+			want = append(want, aud)
 		}
 	}
 	last := batch[len(batch)-1].ID
-	for _, want := range [][]Audience{board, consoles} {
-		if len(want) > 0 {
-			b.renderAndSend(ctx, want, batch, last)
-		}
-	}
-}
-
-// renderAndSend renders a batch for some audiences and sends each what
-// changed for it.
-func (b *Broker) renderAndSend(ctx context.Context, want []Audience, batch []models.Event, last int64) {
-	rendered, err := b.render.Render(ctx, want, batch)
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	sent := make(map[Audience]bool, len(want))
+	err := b.render.Render(ctx, want, batch, func(aud Audience, msgs []Message) {
+		sent[aud] = true
+		b.send(aud, msgs, last)
+	})
 	if err != nil {
 		b.log.Error("live: rendering", "err", err)
-		// What these audiences were sent is now out of date: forget it,
-		// so that the next change sends them everything.
+		// What the audiences not rendered were sent is now out of date:
+		// forget it, so that the next change sends them everything.
+		b.mu.Lock()
+		defer b.mu.Unlock()
 		for _, aud := range want {
-			if a := b.auds[aud]; a != nil {
+			if a := b.auds[aud]; a != nil && !sent[aud] {
 				a.frags, a.start = nil, nil
 				a.gen++
 			}
 		}
+	}
+}
+
+// send records what was rendered for an audience and sends its streams
+// what changed.
+func (b *Broker) send(aud Audience, msgs []Message, last int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a := b.auds[aud]
+	if a == nil {
+		return // its last stream closed while it was rendered
+	}
+	u := a.apply(msgs, last)
+	if u == nil {
 		return
 	}
-	for aud, msgs := range rendered {
-		a := b.auds[aud]
-		if a == nil {
-			continue // its last stream closed while it was rendered
-		}
-		u := a.apply(msgs, last)
-		if u == nil {
-			continue
-		}
-		for s := range a.subs {
-			if !s.push(u) {
-				// Too slow: drop the stream rather than stall everyone.
-				// Its browser reconnects with Last-Event-ID and replays.
-				b.log.Warn("live: dropping a stream that fell behind", "audience", aud)
-				b.removeLocked(s)
-			}
+	for s := range a.subs {
+		if !s.push(u) {
+			// Too slow: drop the stream rather than stall everyone. Its
+			// browser reconnects with Last-Event-ID and replays.
+			b.log.Warn("live: dropping a stream that fell behind", "audience", aud)
+			b.removeLocked(s)
 		}
 	}
 }

@@ -46,15 +46,14 @@ func (r *scriptRenderer) set(msgs ...Message) {
 	r.msgs = msgs
 }
 
-func (r *scriptRenderer) Render(_ context.Context, auds []Audience, batch []models.Event) (map[Audience][]Message, error) {
+func (r *scriptRenderer) Render(_ context.Context, auds []Audience, batch []models.Event, emit func(Audience, []Message)) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.batches = append(r.batches, batch[len(batch)-1].ID)
-	out := map[Audience][]Message{}
 	for _, a := range auds {
-		out[a] = r.msgs
+		emit(a, r.msgs)
 	}
-	return out, nil
+	return nil
 }
 
 func (r *scriptRenderer) Audiences(context.Context, models.Event) ([]Audience, bool, error) {

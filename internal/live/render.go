@@ -42,45 +42,42 @@ func render(ctx context.Context, c templ.Component) (string, error) {
 	return buf.String(), nil
 }
 
-// Render renders, for each audience, the lines of history of the batch it
-// may see, then its fragments as they are now. The audiences share one
-// render pass: the agents are read once, and what looks the same to
-// everyone (a colleague's row, a line of history) is rendered once.
-func (v *Views) Render(ctx context.Context, auds []Audience, batch []models.Event) (map[Audience][]Message, error) {
+// Render renders, for each audience in turn, the lines of history of the
+// batch it may see, then its fragments as they are now, and hands them to
+// emit before going on to the next. The audiences share one render pass:
+// the history is read once, the consoles' agents once, and what looks the
+// same to everyone (a colleague's row, a line of history) is rendered once.
+func (v *Views) Render(ctx context.Context, auds []Audience, batch []models.Event, emit func(Audience, []Message)) error {
 	rctx := views.WithLiveRender(v.renderCtx(ctx))
 	var h *history
 	if len(batch) > 0 {
 		var err error
 		if h, err = v.history(ctx); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	var agentIDs []int64
+	var consoles map[int64]callflow.AgentView // read when the first console is due
 	for _, aud := range auds {
-		if !aud.Board {
-			agentIDs = append(agentIDs, aud.AgentID)
-		}
-	}
-	consoles, err := v.Service.AgentViewsByID(ctx, agentIDs)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[Audience][]Message, len(auds))
-	for _, aud := range auds {
-		var msgs []Message
-		if h != nil {
-			if msgs, err = h.activity(ctx, rctx, aud, batch); err != nil {
-				return nil, err
-			}
-		}
 		var frags []views.Fragment
 		if aud.Board {
 			bv, err := v.Service.Board(ctx)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			frags = views.BoardFragments(bv)
 		} else {
+			if consoles == nil {
+				var ids []int64
+				for _, a := range auds {
+					if !a.Board {
+						ids = append(ids, a.AgentID)
+					}
+				}
+				var err error
+				if consoles, err = v.Service.AgentViewsByID(ctx, ids); err != nil {
+					return err
+				}
+			}
 			av, ok := consoles[aud.AgentID]
 			if !ok {
 				// The agent is gone (deleted); their streams end with
@@ -89,13 +86,20 @@ func (v *Views) Render(ctx context.Context, auds []Audience, batch []models.Even
 			}
 			frags = views.AgentFragments(av)
 		}
+		var msgs []Message
+		if h != nil {
+			var err error
+			if msgs, err = h.activity(ctx, rctx, aud, batch); err != nil {
+				return err
+			}
+		}
 		fm, err := renderFragments(rctx, frags)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out[aud] = append(msgs, fm...)
+		emit(aud, append(msgs, fm...))
 	}
-	return out, nil
+	return nil
 }
 
 func renderFragments(rctx context.Context, frags []views.Fragment) ([]Message, error) {
@@ -310,9 +314,10 @@ func (v *Views) Current(ctx context.Context, aud Audience) ([]Message, int64, er
 	if err != nil {
 		return nil, 0, err
 	}
-	msgs, err := v.Render(ctx, []Audience{aud}, nil)
+	var msgs []Message
+	err = v.Render(ctx, []Audience{aud}, nil, func(_ Audience, m []Message) { msgs = m })
 	if err != nil {
 		return nil, 0, err
 	}
-	return msgs[aud], latest, nil
+	return msgs, latest, nil
 }
