@@ -177,34 +177,48 @@ func BumpSessionEpoch(ctx context.Context, db bun.IDB, identity string) (int64, 
 // PostgreSQL last).
 var farPast = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// NextAvailableAgent returns the enabled, available agent who has been idle
-// longest: never had a call first, then the earliest last call end, then the
-// earliest PresenceSince. Agents whose IDs are in exclude are skipped (e.g.
-// those who just declined). It returns ErrNotFound when nobody is available.
+// AvailableAgents returns the enabled, available agents, longest idle
+// first: those who never had a call, then by earliest last call end, then
+// by earliest PresenceSince. Whoever matches calls with them skips, per
+// call, the agents who already missed it.
 //
-// On PostgreSQL the row is locked (FOR UPDATE SKIP LOCKED), so when it runs
-// inside a transaction that then marks the agent busy, two concurrent
+// On PostgreSQL the rows are locked (FOR UPDATE SKIP LOCKED), so when this
+// runs inside a transaction that then marks agents busy, two concurrent
 // transactions never pick the same agent. SQLite transactions here are
 // immediate, so they are serialized anyway.
-func NextAvailableAgent(ctx context.Context, db bun.IDB, exclude []int64) (*Agent, error) {
-	a := new(Agent)
-	q := db.NewSelect().Model(a).
+func AvailableAgents(ctx context.Context, db bun.IDB) ([]Agent, error) {
+	var agents []Agent
+	q := db.NewSelect().Model(&agents).
 		Where("a.presence = ?", PresenceAvailable).
 		Where("a.disabled = ?", false).
 		OrderExpr("COALESCE(a.last_call_ended_at, ?) ASC", farPast).
 		OrderExpr("a.presence_since ASC").
-		OrderExpr("a.id ASC").
-		Limit(1)
-	if len(exclude) > 0 {
-		q = q.Where("a.id NOT IN (?)", bun.In(exclude))
-	}
+		OrderExpr("a.id ASC")
 	if isPostgres(db) {
 		q = q.For("UPDATE SKIP LOCKED")
 	}
 	if err := q.Scan(ctx); err != nil {
-		return nil, wrapErr("next available agent", err)
+		return nil, wrapErr("available agents", err)
 	}
-	return a, nil
+	return agents, nil
+}
+
+// MarkAgentsBusy sets the agents with the given IDs busy as of at, in one
+// statement.
+func MarkAgentsBusy(ctx context.Context, db bun.IDB, ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := db.NewUpdate().Model((*Agent)(nil)).
+		Set("presence_since = CASE WHEN presence = ? THEN presence_since ELSE ? END", PresenceBusy, at).
+		Set("presence = ?", PresenceBusy).
+		Set("updated_at = ?", at).
+		Where("id IN (?)", bun.In(ids)).
+		Exec(ctx)
+	if err != nil {
+		return wrapErr(fmt.Sprintf("mark %d agents busy", len(ids)), err)
+	}
+	return nil
 }
 
 // AgentsInPresenceSince lists the agents whose presence has been p since

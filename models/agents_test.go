@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -129,7 +130,7 @@ func TestAgents(t *testing.T) {
 	})
 }
 
-func TestNextAvailableAgent(t *testing.T) {
+func TestAvailableAgents(t *testing.T) {
 	type agent struct {
 		identity  string
 		presence  models.Presence
@@ -138,10 +139,9 @@ func TestNextAvailableAgent(t *testing.T) {
 		since     time.Duration // after t0
 	}
 	tests := []struct {
-		name    string
-		agents  []agent
-		exclude []string
-		want    string // "" means ErrNotFound
+		name   string
+		agents []agent
+		want   []string // longest idle first
 	}{
 		{
 			name: "nobody available",
@@ -157,7 +157,7 @@ func TestNextAvailableAgent(t *testing.T) {
 				{identity: "bob", presence: models.PresenceAvailable, lastEnded: 2 * time.Minute},
 				{identity: "carol", presence: models.PresenceAvailable, lastEnded: 9 * time.Minute},
 			},
-			want: "bob",
+			want: []string{"bob", "alice", "carol"},
 		},
 		{
 			name: "never had a call beats any last call",
@@ -165,7 +165,7 @@ func TestNextAvailableAgent(t *testing.T) {
 				{identity: "alice", presence: models.PresenceAvailable, lastEnded: time.Minute},
 				{identity: "bob", presence: models.PresenceAvailable, since: 30 * time.Minute},
 			},
-			want: "bob",
+			want: []string{"bob", "alice"},
 		},
 		{
 			name: "ties broken by presence since",
@@ -173,7 +173,7 @@ func TestNextAvailableAgent(t *testing.T) {
 				{identity: "alice", presence: models.PresenceAvailable, since: 3 * time.Minute},
 				{identity: "bob", presence: models.PresenceAvailable, since: time.Minute},
 			},
-			want: "bob",
+			want: []string{"bob", "alice"},
 		},
 		{
 			name: "skips busy away wrap-up and offline",
@@ -184,7 +184,7 @@ func TestNextAvailableAgent(t *testing.T) {
 				{identity: "dave", presence: models.PresenceOffline},
 				{identity: "erin", presence: models.PresenceAvailable, lastEnded: time.Hour},
 			},
-			want: "erin",
+			want: []string{"erin"},
 		},
 		{
 			name: "skips disabled",
@@ -192,24 +192,7 @@ func TestNextAvailableAgent(t *testing.T) {
 				{identity: "alice", presence: models.PresenceAvailable, disabled: true},
 				{identity: "bob", presence: models.PresenceAvailable, lastEnded: time.Hour},
 			},
-			want: "bob",
-		},
-		{
-			name: "skips excluded",
-			agents: []agent{
-				{identity: "alice", presence: models.PresenceAvailable},
-				{identity: "bob", presence: models.PresenceAvailable, lastEnded: time.Minute},
-				{identity: "carol", presence: models.PresenceAvailable, lastEnded: time.Hour},
-			},
-			exclude: []string{"alice", "bob"},
-			want:    "carol",
-		},
-		{
-			name: "everyone excluded",
-			agents: []agent{
-				{identity: "alice", presence: models.PresenceAvailable},
-			},
-			exclude: []string{"alice"},
+			want: []string{"bob"},
 		},
 	}
 	eachDB(t, func(t *testing.T, db *bun.DB) {
@@ -219,7 +202,6 @@ func TestNextAvailableAgent(t *testing.T) {
 				if _, err := db.NewDelete().Model((*models.Agent)(nil)).Where("1 = 1").Exec(ctx); err != nil {
 					t.Fatal(err)
 				}
-				ids := map[string]int64{}
 				for _, a := range tt.agents {
 					m := models.Agent{
 						Identity:      a.identity,
@@ -230,25 +212,55 @@ func TestNextAvailableAgent(t *testing.T) {
 					if a.lastEnded != 0 {
 						m.LastCallEndedAt = t0.Add(a.lastEnded)
 					}
-					ids[a.identity] = mustAgent(t, db, m).ID
+					mustAgent(t, db, m)
 				}
-				var exclude []int64
-				for _, identity := range tt.exclude {
-					exclude = append(exclude, ids[identity])
-				}
-
-				got, err := models.NextAvailableAgent(ctx, db, exclude)
-				if tt.want == "" {
-					wantNotFound(t, "NextAvailableAgent", err)
-					return
-				}
+				got, err := models.AvailableAgents(ctx, db)
 				if err != nil {
-					t.Fatalf("NextAvailableAgent: %v", err)
+					t.Fatalf("AvailableAgents: %v", err)
 				}
-				if got.Identity != tt.want {
-					t.Errorf("NextAvailableAgent = %q, want %q", got.Identity, tt.want)
+				var identities []string
+				for _, a := range got {
+					identities = append(identities, a.Identity)
+				}
+				if !slices.Equal(identities, tt.want) {
+					t.Errorf("AvailableAgents = %q, want %q", identities, tt.want)
 				}
 			})
+		}
+	})
+}
+
+func TestMarkAgentsBusy(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *bun.DB) {
+		ctx := t.Context()
+		busySince := t0.Add(time.Minute)
+		alice := mustAgent(t, db, models.Agent{Identity: "alice", Presence: models.PresenceAvailable, PresenceSince: t0})
+		bob := mustAgent(t, db, models.Agent{Identity: "bob", Presence: models.PresenceBusy, PresenceSince: busySince})
+		carol := mustAgent(t, db, models.Agent{Identity: "carol", Presence: models.PresenceAvailable, PresenceSince: t0})
+		at := t0.Add(time.Hour)
+		if err := models.MarkAgentsBusy(ctx, db, []int64{alice.ID, bob.ID}, at); err != nil {
+			t.Fatal(err)
+		}
+		if err := models.MarkAgentsBusy(ctx, db, nil, at); err != nil {
+			t.Fatalf("MarkAgentsBusy(none): %v", err)
+		}
+		for _, tt := range []struct {
+			id    int64
+			want  models.Presence
+			since time.Time
+		}{
+			{alice.ID, models.PresenceBusy, at},
+			{bob.ID, models.PresenceBusy, busySince}, // already busy: since unchanged
+			{carol.ID, models.PresenceAvailable, t0},
+		} {
+			got, err := models.AgentByID(ctx, db, tt.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Presence != tt.want {
+				t.Errorf("%s: presence %q, want %q", got.Identity, got.Presence, tt.want)
+			}
+			wantTime(t, got.Identity+" PresenceSince", got.PresenceSince, tt.since)
 		}
 	})
 }

@@ -184,22 +184,57 @@ func AdvanceConferenceSeq(ctx context.Context, db bun.IDB, callID, seq int64) (b
 	return false, nil
 }
 
-// OldestQueuedCall returns the call that has waited longest for an agent,
-// or ErrNotFound when nobody is waiting. On PostgreSQL the row is locked so
-// two instances routing at once never offer the same call twice.
-func OldestQueuedCall(ctx context.Context, db bun.IDB) (*Call, error) {
-	c := new(Call)
-	q := db.NewSelect().Model(c).
+// OldestQueuedCalls returns up to limit calls waiting for an agent, the
+// one that has waited longest first. On PostgreSQL the rows are locked
+// (FOR UPDATE SKIP LOCKED), so two instances never offer the same call.
+func OldestQueuedCalls(ctx context.Context, db bun.IDB, limit int) ([]Call, error) {
+	var calls []Call
+	q := db.NewSelect().Model(&calls).
 		Where("c.state = ?", CallQueued).
 		Order("c.created_at", "c.id").
-		Limit(1)
+		Limit(int64(limit))
 	if isPostgres(db) {
 		q = q.For("UPDATE SKIP LOCKED")
 	}
 	if err := q.Scan(ctx); err != nil {
-		return nil, wrapErr("oldest queued call", err)
+		return nil, wrapErr("oldest queued calls", err)
 	}
-	return c, nil
+	return calls, nil
+}
+
+// SetCallsState moves the calls with the given IDs to state, in one
+// statement.
+func SetCallsState(ctx context.Context, db bun.IDB, ids []int64, state CallState) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := db.NewUpdate().Model((*Call)(nil)).
+		Set("state = ?", state).
+		Set("updated_at = ?", now()).
+		Where("id IN (?)", bun.In(ids)).
+		Exec(ctx)
+	if err != nil {
+		return wrapErr(fmt.Sprintf("set %d calls %s", len(ids), state), err)
+	}
+	return nil
+}
+
+// LockCalls is LockCall for several calls, locked in the order of their
+// IDs (as every transaction that locks more than one does, so two never
+// wait for each other).
+func LockCalls(ctx context.Context, db bun.IDB, ids []int64) ([]Call, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var calls []Call
+	q := db.NewSelect().Model(&calls).Where("c.id IN (?)", bun.In(ids)).Order("c.id")
+	if isPostgres(db) {
+		q = q.For("UPDATE")
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, wrapErr(fmt.Sprintf("lock %d calls", len(ids)), err)
+	}
+	return calls, nil
 }
 
 // LockCall returns a call and, on PostgreSQL, locks its row until the

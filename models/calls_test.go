@@ -230,3 +230,39 @@ func TestAdvanceConferenceSeq(t *testing.T) {
 		}
 	})
 }
+
+func TestOldestQueuedCallsAndSetCallsState(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *bun.DB) {
+		ctx := t.Context()
+		mustCall(t, db, models.Call{CallSID: "CA-late", State: models.CallQueued, CreatedAt: t0.Add(3 * time.Minute)})
+		mustCall(t, db, models.Call{CallSID: "CA-talking", State: models.CallWithAgent, CreatedAt: t0})
+		first := mustCall(t, db, models.Call{CallSID: "CA-first", State: models.CallQueued, CreatedAt: t0.Add(time.Minute)})
+		second := mustCall(t, db, models.Call{CallSID: "CA-second", State: models.CallQueued, CreatedAt: t0.Add(2 * time.Minute)})
+
+		got, err := models.OldestQueuedCalls(ctx, db, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSIDs(t, "OldestQueuedCalls(2)", got, "CA-first", "CA-second")
+
+		if err := models.SetCallsState(ctx, db, []int64{first.ID, second.ID}, models.CallRinging); err != nil {
+			t.Fatal(err)
+		}
+		got, err = models.OldestQueuedCalls(ctx, db, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSIDs(t, "OldestQueuedCalls after two rang", got, "CA-late")
+
+		locked, err := models.LockCalls(ctx, db, []int64{second.ID, first.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSIDs(t, "LockCalls", locked, "CA-first", "CA-second")
+		for _, c := range locked {
+			if c.State != models.CallRinging {
+				t.Errorf("%s: state %q, want ringing", c.CallSID, c.State)
+			}
+		}
+	})
+}

@@ -171,6 +171,21 @@ func LegByID(ctx context.Context, db bun.IDB, id int64) (*Leg, error) {
 	return l, nil
 }
 
+// LegsByIDs returns the legs with the given IDs, by ID.
+func LegsByIDs(ctx context.Context, db bun.IDB, ids []int64) (map[int64]*Leg, error) {
+	var legs []Leg
+	if len(ids) > 0 {
+		if err := db.NewSelect().Model(&legs).Where("l.id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+			return nil, wrapErr(fmt.Sprintf("%d legs", len(ids)), err)
+		}
+	}
+	byID := make(map[int64]*Leg, len(legs))
+	for i := range legs {
+		byID[legs[i].ID] = &legs[i]
+	}
+	return byID, nil
+}
+
 // LatestLegForAgent returns the agent's most recent leg, or ErrNotFound.
 func LatestLegForAgent(ctx context.Context, db bun.IDB, agentID int64) (*Leg, error) {
 	l := new(Leg)

@@ -121,3 +121,24 @@ func TestActiveLegForAgent(t *testing.T) {
 		}
 	})
 }
+
+func TestLegsByIDs(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *bun.DB) {
+		ctx := t.Context()
+		agent := mustAgent(t, db, models.Agent{Identity: "alice"})
+		call := mustCall(t, db, models.Call{CallSID: "CA-legs"})
+		a := mustLeg(t, db, models.Leg{CallID: call.ID, AgentID: agent.ID, CallSID: "CA-leg-a"})
+		b := mustLeg(t, db, models.Leg{CallID: call.ID, AgentID: agent.ID, CallSID: "CA-leg-b"})
+		got, err := models.LegsByIDs(ctx, db, []int64{b.ID, a.ID, b.ID + 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[a.ID] == nil || got[a.ID].CallSID != "CA-leg-a" || got[b.ID] == nil || got[b.ID].CallSID != "CA-leg-b" {
+			t.Errorf("LegsByIDs = %v, want legs a and b by ID", got)
+		}
+		none, err := models.LegsByIDs(ctx, db, nil)
+		if err != nil || len(none) != 0 {
+			t.Errorf("LegsByIDs(none) = %v, %v; want empty", none, err)
+		}
+	})
+}

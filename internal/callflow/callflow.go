@@ -184,6 +184,15 @@ func (s *Service) inTx(ctx context.Context, f func(tx bun.Tx, rec *recorder) err
 	return s.runTx(ctx, true, f)
 }
 
+// Write runs fn in a transaction taken in turn with the service's own: on
+// SQLite one writer goes at a time, queued in Go, so a tool that changes
+// the database beside the app (a benchmark freeing agents, an import)
+// does not fight the app for SQLite's write lock, whose busy handler
+// sleeps for milliseconds at a time. Nothing is published.
+func (s *Service) Write(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return s.inTx(ctx, func(tx bun.Tx, _ *recorder) error { return fn(ctx, tx) })
+}
+
 // prepare prepares the hot statements before a transaction needs them
 // (models.Statements.Prepare); if the database will not, the transaction
 // prepares its own.

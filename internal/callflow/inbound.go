@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -232,6 +233,7 @@ func (s *Service) ringOffers(ctx context.Context, offers []*offer) bool {
 		wg.Wait()
 	}
 	ok := true
+	placed := make([]placedRing, 0, len(offers))
 	for i, o := range offers {
 		if errs[i] != nil {
 			s.log.Error("callflow: ringing an agent failed", "agent", o.agent.Identity, "call", o.call.ID, "err", errs[i])
@@ -239,15 +241,18 @@ func (s *Service) ringOffers(ctx context.Context, offers []*offer) bool {
 			ok = false
 			continue
 		}
-		s.ringPlaced(ctx, o.leg.ID, sids[i])
+		placed = append(placed, placedRing{legID: o.leg.ID, sid: sids[i]})
 	}
+	s.ringsPlaced(ctx, placed)
 	return ok
 }
 
 // nextOffers matches waiting calls with available agents, oldest call
 // first and longest idle agent first, up to max of them, in one
 // transaction: each call is marked ringing and each agent busy, with a leg
-// to ring.
+// to ring. The calls, the agents and the calls' earlier legs are read once
+// for the round, and the calls and agents updated together: a round costs
+// a few statements, not a few per offer.
 func (s *Service) nextOffers(ctx context.Context, max int) ([]*offer, error) {
 	// Most rounds (every new caller asks for one) find nobody free: they
 	// learn it from a read, without taking SQLite's write lock.
@@ -257,69 +262,92 @@ func (s *Service) nextOffers(ctx context.Context, max int) ([]*offer, error) {
 	var offers []*offer
 	err := s.inTx(ctx, func(tx bun.Tx, rec *recorder) error {
 		offers = offers[:0]
-		for len(offers) < max {
-			o, err := s.matchOne(ctx, tx, rec)
-			if err != nil {
+		calls, err := models.OldestQueuedCalls(ctx, tx, max)
+		if err != nil || len(calls) == 0 {
+			return err
+		}
+		agents, err := models.AvailableAgents(ctx, tx)
+		if err != nil || len(agents) == 0 {
+			return err
+		}
+		callIDs := make([]int64, len(calls))
+		for i := range calls {
+			callIDs[i] = calls[i].ID
+		}
+		legs, err := models.LegsForCalls(ctx, tx, callIDs)
+		if err != nil {
+			return err
+		}
+		offers = matchOffers(calls, agents, legs)
+		if len(offers) == 0 {
+			return nil
+		}
+		now := s.now()
+		callIDs, agentIDs := callIDs[:0], make([]int64, 0, len(offers))
+		for _, o := range offers {
+			callIDs = append(callIDs, o.call.ID)
+			agentIDs = append(agentIDs, o.agent.ID)
+		}
+		if err := models.MarkAgentsBusy(ctx, tx, agentIDs, now); err != nil {
+			return err
+		}
+		if err := models.SetCallsState(ctx, tx, callIDs, models.CallRinging); err != nil {
+			return err
+		}
+		for _, o := range offers {
+			o.agent.Presence, o.agent.PresenceSince = models.PresenceBusy, now
+			o.call.State = models.CallRinging
+			o.leg = models.Leg{CallID: o.call.ID, AgentID: o.agent.ID, CallSID: pendingSID(), Role: models.LegPrimary, State: models.LegRinging}
+			if err := models.CreateLeg(ctx, tx, &o.leg); err != nil {
 				return err
 			}
-			if o == nil {
-				break
-			}
-			offers = append(offers, o)
+			rec.add(EventCallOffered, o.call.ID, o.agent.ID, map[string]any{"agent": o.agent.Identity})
+			rec.add(EventPresence, 0, o.agent.ID, map[string]any{"presence": models.PresenceBusy})
 		}
 		return nil
 	})
 	return offers, err
 }
 
-// matchOne matches the oldest waiting call with an agent, or returns nil
-// when no call waits or nobody can take it.
-func (s *Service) matchOne(ctx context.Context, tx bun.Tx, rec *recorder) (*offer, error) {
-	call, err := models.OldestQueuedCall(ctx, tx)
-	if errors.Is(err, models.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	legs, err := models.LegsForCall(ctx, tx, call.ID)
-	if err != nil {
-		return nil, err
-	}
-	// Offer the call to someone who has not had it yet, if anyone: not
-	// an agent who missed it, declined it as a transfer, or sent it
-	// back to the queue.
-	var missed []int64
+// matchOffers pairs waiting calls (oldest first) with available agents
+// (longest idle first), each agent at most once. A call goes to the first
+// agent who has not had it yet: not one who missed it, declined it as a
+// transfer, or sent it back to the queue; if only such agents are left, to
+// the first of them. Matching stops when no agent is left.
+func matchOffers(calls []models.Call, agents []models.Agent, legs []models.Leg) []*offer {
+	missed := make(map[int64]map[int64]bool) // call ID -> agent IDs
 	for _, l := range legs {
-		if l.State != models.LegJoined && l.State != models.LegRinging {
-			missed = append(missed, l.AgentID)
+		if l.State == models.LegJoined || l.State == models.LegRinging {
+			continue
 		}
+		if missed[l.CallID] == nil {
+			missed[l.CallID] = make(map[int64]bool)
+		}
+		missed[l.CallID][l.AgentID] = true
 	}
-	agent, err := models.NextAvailableAgent(ctx, tx, missed)
-	if errors.Is(err, models.ErrNotFound) && len(missed) > 0 {
-		agent, err = models.NextAvailableAgent(ctx, tx, nil)
+	taken := make([]bool, len(agents))
+	var offers []*offer
+	for _, c := range calls {
+		pick := -1
+		for i := range agents {
+			if taken[i] {
+				continue
+			}
+			if pick < 0 {
+				pick = i // someone who missed it, failing anyone else
+			}
+			if !missed[c.ID][agents[i].ID] {
+				pick = i
+				break
+			}
+		}
+		if pick < 0 {
+			break
+		}
+		taken[pick] = true
+		offers = append(offers, &offer{call: c, agent: agents[pick]})
 	}
-	if errors.Is(err, models.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	now := s.now()
-	if _, err := models.UpdateAgentPresence(ctx, tx, agent.Identity, models.PresenceBusy, now); err != nil {
-		return nil, err
-	}
-	call.State = models.CallRinging
-	if err := models.UpdateCall(ctx, tx, call, "state"); err != nil {
-		return nil, err
-	}
-	leg := models.Leg{CallID: call.ID, AgentID: agent.ID, CallSID: pendingSID(), Role: models.LegPrimary, State: models.LegRinging}
-	if err := models.CreateLeg(ctx, tx, &leg); err != nil {
-		return nil, err
-	}
-	rec.add(EventCallOffered, call.ID, agent.ID, map[string]any{"agent": agent.Identity})
-	rec.add(EventPresence, 0, agent.ID, map[string]any{"presence": models.PresenceBusy})
-	return &offer{call: *call, agent: *agent, leg: leg}, nil
+	return offers
 }
 
 // pendingSID stands in for a leg's CallSid until Twilio returns it.
@@ -340,30 +368,58 @@ func (s *Service) callerID(from string) string {
 	return s.cfg.Number
 }
 
+// placedRing is a leg Twilio is now ringing, with the CallSid it gave it.
+type placedRing struct {
+	legID int64
+	sid   string
+}
+
 // ringPlaced stores the CallSid of a leg Twilio is now ringing. If the call
 // ended meanwhile, the ringing is stopped.
 func (s *Service) ringPlaced(ctx context.Context, legID int64, sid string) {
-	stop := false
+	s.ringsPlaced(ctx, []placedRing{{legID: legID, sid: sid}})
+}
+
+// ringsPlaced is ringPlaced for a round of offers, in one transaction: a
+// storm of callers keeps the writer busy, and each transaction waits its
+// turn behind them.
+func (s *Service) ringsPlaced(ctx context.Context, rings []placedRing) {
+	if len(rings) == 0 {
+		return
+	}
+	var stop []string
+	ids := make([]int64, len(rings))
+	for i, r := range rings {
+		ids[i] = r.legID
+	}
 	err := s.inTx(ctx, func(tx bun.Tx, rec *recorder) error {
-		leg, err := lockedLeg(ctx, tx, legID)
+		stop = stop[:0]
+		legs, err := lockedLegs(ctx, tx, ids)
 		if err != nil {
 			return err
 		}
-		if isPending(leg.CallSID) {
-			leg.CallSID = sid
-			if err := models.UpdateLeg(ctx, tx, leg, "call_sid"); err != nil {
-				return err
+		for _, r := range rings {
+			leg := legs[r.legID]
+			if leg == nil {
+				return fmt.Errorf("leg %d: %w", r.legID, models.ErrNotFound)
+			}
+			if isPending(leg.CallSID) {
+				leg.CallSID = r.sid
+				if err := models.UpdateLeg(ctx, tx, leg, "call_sid"); err != nil {
+					return err
+				}
+			}
+			if leg.State != models.LegRinging && leg.State != models.LegJoined {
+				stop = append(stop, r.sid)
 			}
 		}
-		stop = leg.State != models.LegRinging && leg.State != models.LegJoined
 		return nil
 	})
 	if err != nil {
-		s.log.Error("callflow: storing a ringing leg", "leg", legID, "err", err)
+		s.log.Error("callflow: storing ringing legs", "legs", len(rings), "err", err)
+		return
 	}
-	if stop {
-		s.endCalls(ctx, []string{sid})
-	}
+	s.endCalls(ctx, stop)
 }
 
 // ringFailed undoes an offer that Twilio would not place.
@@ -443,6 +499,24 @@ func lockedLeg(ctx context.Context, tx bun.Tx, legID int64) (*models.Leg, error)
 		return nil, err
 	}
 	return models.LegByID(ctx, tx, legID)
+}
+
+// lockedLegs is lockedLeg for several legs: their calls locked together,
+// then the legs read, by ID.
+func lockedLegs(ctx context.Context, tx bun.Tx, ids []int64) (map[int64]*models.Leg, error) {
+	legs, err := models.LegsByIDs(ctx, tx, ids)
+	if err != nil {
+		return nil, err
+	}
+	callIDs := make([]int64, 0, len(legs))
+	for _, l := range legs {
+		callIDs = append(callIDs, l.CallID)
+	}
+	slices.Sort(callIDs)
+	if _, err := models.LockCalls(ctx, tx, slices.Compact(callIDs)); err != nil {
+		return nil, err
+	}
+	return models.LegsByIDs(ctx, tx, ids)
 }
 
 // QueuePosition is where the caller on callSID stands in the queue (1 when
