@@ -34,6 +34,7 @@ type Statements struct {
 	insertCall    preparedStmt
 	appendEvent   preparedStmt
 	offerPossible preparedStmt
+	insertLeg     preparedStmt
 }
 
 // NewStatements returns the statements for db; each is prepared the first
@@ -44,6 +45,7 @@ func NewStatements(db *bun.DB) *Statements {
 	st.insertCall.query = st.placeholders(insertCallSQL)
 	st.appendEvent.query = st.placeholders(appendEventSQL)
 	st.offerPossible.query = st.placeholders(offerPossibleSQL)
+	st.insertLeg.query = st.placeholders(insertLegSQL)
 	return st
 }
 
@@ -98,7 +100,7 @@ func (p *preparedStmt) get(ctx context.Context, db *sql.DB) (*sql.Stmt, error) {
 // would wait for forever. Inside a transaction, a statement not prepared
 // yet is prepared for that transaction alone.
 func (st *Statements) Prepare(ctx context.Context) error {
-	for _, p := range []*preparedStmt{&st.queuePosition, &st.insertCall, &st.appendEvent, &st.offerPossible} {
+	for _, p := range []*preparedStmt{&st.queuePosition, &st.insertCall, &st.appendEvent, &st.offerPossible, &st.insertLeg} {
 		if _, err := p.get(ctx, st.db.DB); err != nil {
 			return wrapErr("prepare statements", err)
 		}
@@ -238,6 +240,37 @@ func (st *Statements) AppendEvent(ctx context.Context, tx bun.Tx, e *Event) erro
 		}
 		return s.QueryRowContext(ctx, nullID(e.CallID), nullID(e.AgentID), e.Kind, e.Payload, st.timeArg(e.CreatedAt)).Scan(&e.ID)
 	})
+}
+
+const insertLegSQL = `INSERT INTO legs (call_id, agent_id, call_sid, role, state, hold, muted,
+	end_conference_on_exit, created_at, joined_at, left_at, updated_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+
+// InsertLeg is CreateLeg inside tx, with the insert prepared: a round of
+// offers inserts one leg per offer.
+func (st *Statements) InsertLeg(ctx context.Context, tx bun.Tx, l *Leg) error {
+	if l.State == "" {
+		l.State = LegRinging
+	}
+	if l.CreatedAt.IsZero() {
+		l.CreatedAt = now()
+	}
+	if l.UpdatedAt.IsZero() {
+		l.UpdatedAt = l.CreatedAt
+	}
+	op := "insert leg " + strconv.Quote(l.CallSID)
+	s, err := st.in(ctx, &tx, &st.insertLeg)
+	if err != nil {
+		return wrapErr(op, err)
+	}
+	err = s.QueryRowContext(ctx,
+		l.CallID, nullID(l.AgentID), l.CallSID, string(l.Role), string(l.State), l.Hold, l.Muted,
+		l.EndConferenceOnExit, st.timeArg(l.CreatedAt), st.timeArg(l.JoinedAt), st.timeArg(l.LeftAt), st.timeArg(l.UpdatedAt),
+	).Scan(&l.ID)
+	if err != nil {
+		return wrapErr(op, err)
+	}
+	return nil
 }
 
 // offerPossibleSQL: someone waits and someone could take the call.

@@ -162,3 +162,33 @@ func TestCheckpointWAL(t *testing.T) {
 		}
 	})
 }
+
+func TestStatementsInsertLeg(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *bun.DB) {
+		ctx := t.Context()
+		st := models.NewStatements(db)
+		agent := mustAgent(t, db, models.Agent{Identity: "alice"})
+		c := mustCall(t, db, models.Call{CallSID: "CA1"})
+		earlier := mustLeg(t, db, models.Leg{CallID: c.ID, AgentID: agent.ID, CallSID: "CA-earlier"})
+		in := models.Leg{CallID: c.ID, AgentID: agent.ID, CallSID: "pending-1", Role: models.LegPrimary, CreatedAt: t0}
+		inTx(t, db, func(ctx context.Context, tx bun.Tx) error { return st.InsertLeg(ctx, tx, &in) })
+		if in.ID <= earlier.ID {
+			t.Fatalf("leg id %d, want above %d", in.ID, earlier.ID)
+		}
+		got, err := models.LegByID(ctx, db, in.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.CallID != c.ID || got.AgentID != agent.ID || got.CallSID != "pending-1" || got.Role != models.LegPrimary ||
+			got.State != models.LegRinging || got.Hold || got.Muted || !got.JoinedAt.IsZero() || !got.LeftAt.IsZero() {
+			t.Errorf("leg read back = %+v", got)
+		}
+		wantTime(t, "created_at", got.CreatedAt, t0)
+		wantTime(t, "updated_at", got.UpdatedAt, t0)
+		// Read back beside a leg bun wrote: the times compare.
+		legs, err := models.LegsForCall(ctx, db, c.ID)
+		if err != nil || len(legs) != 2 || legs[1].ID != in.ID {
+			t.Errorf("LegsForCall = %v, %v; want the earlier leg, then this one", legs, err)
+		}
+	})
+}

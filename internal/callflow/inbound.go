@@ -298,7 +298,7 @@ func (s *Service) nextOffers(ctx context.Context, max int) ([]*offer, error) {
 			o.agent.Presence, o.agent.PresenceSince = models.PresenceBusy, now
 			o.call.State = models.CallRinging
 			o.leg = models.Leg{CallID: o.call.ID, AgentID: o.agent.ID, CallSID: pendingSID(), Role: models.LegPrimary, State: models.LegRinging}
-			if err := models.CreateLeg(ctx, tx, &o.leg); err != nil {
+			if err := s.stmts.InsertLeg(ctx, tx, &o.leg); err != nil {
 				return err
 			}
 			rec.add(EventCallOffered, o.call.ID, o.agent.ID, map[string]any{"agent": o.agent.Identity})
