@@ -202,6 +202,20 @@ func OldestQueuedCalls(ctx context.Context, db bun.IDB, limit int) ([]Call, erro
 	return calls, nil
 }
 
+// QueuedCallSIDs returns the CallSids of the calls waiting for an agent,
+// in the order they are offered (models.Statements.QueuePosition's order).
+func QueuedCallSIDs(ctx context.Context, db bun.IDB) ([]string, error) {
+	var sids []string
+	err := db.NewSelect().Model((*Call)(nil)).Column("call_sid").
+		Where("state = ?", CallQueued).
+		Order("created_at", "id").
+		Scan(ctx, &sids)
+	if err != nil {
+		return nil, wrapErr("queued calls", err)
+	}
+	return sids, nil
+}
+
 // SetCallsState moves the calls with the given IDs to state, in one
 // statement.
 func SetCallsState(ctx context.Context, db bun.IDB, ids []int64, state CallState) error {

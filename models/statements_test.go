@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -33,6 +34,12 @@ func TestStatementsQueuePosition(t *testing.T) {
 			{"ringing", "CA4", 0},
 			{"unknown", "CA9", 0},
 		}
+		t.Run("QueuedCallSIDs in the same order", func(t *testing.T) {
+			sids, err := models.QueuedCallSIDs(ctx, db)
+			if err != nil || !slices.Equal(sids, []string{"CA0", "CA1", "CA2", "CA3"}) {
+				t.Fatalf("QueuedCallSIDs = %v, %v; want CA0 CA1 CA2 CA3", sids, err)
+			}
+		})
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				got, err := st.QueuePosition(ctx, tt.sid)

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -122,6 +123,61 @@ func TestCallersWaitInOrderHearingTheirPlace(t *testing.T) {
 		return n == 0, err
 	})
 }
+
+// TestQueuePlacesFollowEveryChange: the places callers hear stay right
+// through every change of the queue, whether they are answered from the
+// snapshot of the queue or counted while the snapshot is stale, and for
+// long enough after each change that the snapshot is read again.
+func TestQueuePlacesFollowEveryChange(t *testing.T) {
+	env := apptest.Start(t, apptest.Options{})
+	env.AddAgent("alice", "Alice Archer", models.RoleAgent)
+	alice := env.SignIn("alice")
+	setPresence(t, alice, models.PresenceAway)
+
+	var callers []string
+	for i := range 4 {
+		c := env.PlaceCall(fmt.Sprintf("+155512300%02d", i))
+		callBySIDWhenStored(t, env, c)
+		callers = append(callers, c)
+	}
+	// wantPlaces asks for every caller's place, again and again until the
+	// snapshot of the queue has been read anew after the last change.
+	wantPlaces := func(what string, want map[string]int) {
+		t.Helper()
+		since := time.Now()
+		for time.Since(since) < 3*callflowQueueReadInterval {
+			for _, c := range callers {
+				got, err := env.App.Service.QueuePosition(t.Context(), c)
+				if err != nil || got != want[c] {
+					t.Fatalf("%s: place of %s = %d, %v; want %d", what, c, got, err, want[c])
+				}
+			}
+		}
+	}
+	wantPlaces("four waiting", map[string]int{callers[0]: 1, callers[1]: 2, callers[2]: 3, callers[3]: 4})
+
+	// The second caller hangs up.
+	env.SimAction(callers[1], "hangup")
+	env.WaitDB("the second caller's call ended", func(ctx context.Context) (bool, error) {
+		c, err := models.CallBySID(ctx, env.App.DB, callers[1])
+		return err == nil && c.State == models.CallEnded, err
+	})
+	wantPlaces("second hung up", map[string]int{callers[0]: 1, callers[2]: 2, callers[3]: 3})
+
+	// Alice takes the first.
+	setPresence(t, alice, models.PresenceAvailable)
+	leg, call := ringingFor(t, env, "alice")
+	if call.CallSID != callers[0] {
+		t.Fatalf("alice was offered %s, want %s", call.CallSID, callers[0])
+	}
+	wantPlaces("first being rung", map[string]int{callers[2]: 1, callers[3]: 2})
+	env.SimAction(leg, "accept")
+	wantPlaces("first with alice", map[string]int{callers[2]: 1, callers[3]: 2})
+}
+
+// callflowQueueReadInterval is at least how long the service answers
+// places from a stale count before it reads the queue again.
+const callflowQueueReadInterval = 100 * time.Millisecond
 
 // TestLongestIdleAgentIsOfferedFirst: of the free agents, the one whose
 // last call ended longest ago (or who has had none) is rung.

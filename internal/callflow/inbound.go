@@ -518,14 +518,3 @@ func lockedLegs(ctx context.Context, tx bun.Tx, ids []int64) (map[int64]*models.
 	}
 	return models.LegsByIDs(ctx, tx, ids)
 }
-
-// QueuePosition is where the caller on callSID stands in the queue (1 when
-// next), or 0 when they are not waiting for an agent: being rung to one,
-// talking, on hold during a transfer, or unknown.
-func (s *Service) QueuePosition(ctx context.Context, callSID string) (int, error) {
-	pos, err := s.stmts.QueuePosition(ctx, callSID)
-	if err != nil {
-		return 0, fmt.Errorf("callflow: queue position: %w", err)
-	}
-	return pos, nil
-}
