@@ -150,3 +150,28 @@ func BenchmarkAgentFragments(b *testing.B) {
 type countWriter struct{ n int }
 
 func (w *countWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+
+// BenchmarkBoardLivePass is what the live renderer does for the board
+// after a change: in one live render pass, each fragment and then each of
+// its parts (which the broker diffs against what it last sent).
+func BenchmarkBoardLivePass(b *testing.B) {
+	for _, n := range benchSizes {
+		v := benchBoard(n)
+		b.Run(fmt.Sprintf("calls=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				ctx := WithLiveRender(benchCtx())
+				for _, f := range BoardFragments(v) {
+					if err := f.Component.Render(ctx, io.Discard); err != nil {
+						b.Fatal(err)
+					}
+					for _, p := range f.Parts {
+						if err := p.Component.Render(ctx, io.Discard); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			}
+		})
+	}
+}

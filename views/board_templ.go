@@ -644,7 +644,7 @@ func ActiveCalls(v callflow.BoardView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			for i := range v.Active {
-				templ_7745c5c3_Err = callRow(&v.Active[i]).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = activeCallRow(&v.Active[i]).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -652,7 +652,7 @@ func ActiveCalls(v callflow.BoardView) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = timelineRow(boardTimelineID(&v.Active[i]), &v.Active[i], activeCallColumns).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = activeTimelineRow(&v.Active[i]).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -1151,7 +1151,7 @@ func AgentList(v callflow.BoardView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			for i := range v.Agents {
-				templ_7745c5c3_Err = agentRow(v, &v.Agents[i]).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = boardAgentRow(v, &v.Agents[i]).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -1463,7 +1463,7 @@ func EndedCalls(v callflow.BoardView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			for i := range v.EndedToday {
-				templ_7745c5c3_Err = endedRow(v, &v.EndedToday[i]).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = endedCallRow(v, &v.EndedToday[i]).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -1471,7 +1471,7 @@ func EndedCalls(v callflow.BoardView) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = timelineRow(endedTimelineID(&v.EndedToday[i]), &v.EndedToday[i], endedCallColumns).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = endedTimelineRow(&v.EndedToday[i]).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

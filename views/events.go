@@ -71,14 +71,41 @@ func BoardFragments(v callflow.BoardView) []Fragment {
 
 // summaryStats are the board summary's figures, in page order.
 func summaryStats(v callflow.BoardView) []Part {
+	stat := func(id string, c templ.Component) Part { return Part{ID: id, Component: shared(id, c)} }
 	return []Part{
-		{ID: "board-stat-waiting", Component: statWaiting(v)},
-		{ID: "board-stat-longest-wait", Component: statLongestWait(v)},
-		{ID: "board-stat-active", Component: statActive(v)},
-		{ID: "board-stat-available", Component: statAvailable(v)},
-		{ID: "board-stat-service-level", Component: statServiceLevel(v)},
-		{ID: "board-stat-transfers", Component: statTransfers(v)},
+		stat("board-stat-waiting", statWaiting(v)),
+		stat("board-stat-longest-wait", statLongestWait(v)),
+		stat("board-stat-active", statActive(v)),
+		stat("board-stat-available", statAvailable(v)),
+		stat("board-stat-service-level", statServiceLevel(v)),
+		stat("board-stat-transfers", statTransfers(v)),
 	}
+}
+
+// The board's rows, as its tables and its parts both render them: within a
+// live render pass each is rendered once (shared), for the fragment and
+// for the diff alike. A row's id is its key.
+
+func activeCallRow(c *callflow.CallSummary) templ.Component {
+	return shared(boardCallID(c), callRow(c))
+}
+
+func activeTimelineRow(c *callflow.CallSummary) templ.Component {
+	id := boardTimelineID(c)
+	return shared(id, timelineRow(id, c, activeCallColumns))
+}
+
+func boardAgentRow(v callflow.BoardView, a *callflow.AgentSummary) templ.Component {
+	return shared(boardAgentID(a), agentRow(v, a))
+}
+
+func endedCallRow(v callflow.BoardView, c *callflow.CallSummary) templ.Component {
+	return shared(endedRowID(c), endedRow(v, c))
+}
+
+func endedTimelineRow(c *callflow.CallSummary) templ.Component {
+	id := endedTimelineID(c)
+	return shared(id, timelineRow(id, c, endedCallColumns))
 }
 
 func activeCallParts(v callflow.BoardView) []Part {
@@ -86,8 +113,8 @@ func activeCallParts(v callflow.BoardView) []Part {
 	for i := range v.Active {
 		c := &v.Active[i]
 		parts = append(parts,
-			Part{ID: boardCallID(c), Component: callRow(c)},
-			Part{ID: boardTimelineID(c), Component: timelineRow(boardTimelineID(c), c, activeCallColumns)})
+			Part{ID: boardCallID(c), Component: activeCallRow(c)},
+			Part{ID: boardTimelineID(c), Component: activeTimelineRow(c)})
 	}
 	return parts
 }
@@ -97,8 +124,8 @@ func endedParts(v callflow.BoardView) []Part {
 	for i := range v.EndedToday {
 		c := &v.EndedToday[i]
 		parts = append(parts,
-			Part{ID: endedRowID(c), Component: endedRow(v, c)},
-			Part{ID: endedTimelineID(c), Component: timelineRow(endedTimelineID(c), c, endedCallColumns)})
+			Part{ID: endedRowID(c), Component: endedCallRow(v, c)},
+			Part{ID: endedTimelineID(c), Component: endedTimelineRow(c)})
 	}
 	return parts
 }
@@ -111,7 +138,7 @@ func agentListParts(v callflow.BoardView) []Part {
 	parts = append(parts, Part{ID: "board-agents-count", Component: agentsAvailable(v)})
 	for i := range v.Agents {
 		a := &v.Agents[i]
-		parts = append(parts, Part{ID: boardAgentID(a), Component: agentRow(v, a)})
+		parts = append(parts, Part{ID: boardAgentID(a), Component: boardAgentRow(v, a)})
 	}
 	return parts
 }
