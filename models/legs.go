@@ -75,9 +75,9 @@ type Leg struct {
 	UpdatedAt           time.Time `bun:"updated_at,notnull"`
 }
 
-// CreateLeg inserts l and fills in its ID. An empty State becomes LegRinging
-// and zero timestamps now. A CallSid already stored gives ErrDuplicate.
-func CreateLeg(ctx context.Context, db bun.IDB, l *Leg) error {
+// fillDefaults is what a new leg defaults to: an empty State becomes
+// LegRinging, zero timestamps now.
+func (l *Leg) fillDefaults() {
 	if l.State == "" {
 		l.State = LegRinging
 	}
@@ -87,6 +87,12 @@ func CreateLeg(ctx context.Context, db bun.IDB, l *Leg) error {
 	if l.UpdatedAt.IsZero() {
 		l.UpdatedAt = l.CreatedAt
 	}
+}
+
+// CreateLeg inserts l and fills in its ID. An empty State becomes LegRinging
+// and zero timestamps now. A CallSid already stored gives ErrDuplicate.
+func CreateLeg(ctx context.Context, db bun.IDB, l *Leg) error {
+	l.fillDefaults()
 	if _, err := db.NewInsert().Model(l).Exec(ctx); err != nil {
 		return wrapErr(fmt.Sprintf("create leg %q", l.CallSID), err)
 	}

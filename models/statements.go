@@ -249,15 +249,7 @@ const insertLegSQL = `INSERT INTO legs (call_id, agent_id, call_sid, role, state
 // InsertLeg is CreateLeg inside tx, with the insert prepared: a round of
 // offers inserts one leg per offer.
 func (st *Statements) InsertLeg(ctx context.Context, tx bun.Tx, l *Leg) error {
-	if l.State == "" {
-		l.State = LegRinging
-	}
-	if l.CreatedAt.IsZero() {
-		l.CreatedAt = now()
-	}
-	if l.UpdatedAt.IsZero() {
-		l.UpdatedAt = l.CreatedAt
-	}
+	l.fillDefaults()
 	op := "insert leg " + strconv.Quote(l.CallSID)
 	s, err := st.in(ctx, &tx, &st.insertLeg)
 	if err != nil {
