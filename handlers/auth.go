@@ -186,10 +186,7 @@ func (h *Handlers) signIn(c echo.Context) error {
 func (h *Handlers) signOut(c echo.Context) error {
 	ctx := c.Request().Context()
 	a := currentAgent(c)
-	if err := h.Service.SetPresence(ctx, a.Identity, models.PresenceOffline); err != nil {
-		return err
-	}
-	if _, err := models.BumpSessionEpoch(ctx, h.DB, a.Identity); err != nil {
+	if err := h.Service.SignOut(ctx, a.Identity); err != nil {
 		return err
 	}
 	c.SetCookie(h.Sessions.Clear())

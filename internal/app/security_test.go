@@ -265,3 +265,45 @@ func TestSignInRefusesImpossibleIdentities(t *testing.T) {
 		}
 	}
 }
+
+// TestSignOutEndsEverySession: signing out in one browser takes the agent
+// off routing and ends their sessions in every browser (the cookies carry
+// the old epoch); signing in again works.
+func TestSignOutEndsEverySession(t *testing.T) {
+	env := apptest.Start(t, apptest.Options{})
+	env.AddAgent("alice", "Alice Archer", models.RoleAgent)
+	laptop, phone := env.SignIn("alice"), env.SignIn("alice")
+	if a := agent(t, env, "alice"); a.Presence != models.PresenceAvailable {
+		t.Fatalf("alice after signing in: %s, want available", a.Presence)
+	}
+	epoch := agent(t, env, "alice").SessionEpoch
+
+	if status, body := laptop.Post("/signout", nil); status != http.StatusNoContent {
+		t.Fatalf("signing out: %d %s", status, body)
+	}
+	a := agent(t, env, "alice")
+	if a.Presence != models.PresenceOffline || a.SessionEpoch != epoch+1 {
+		t.Fatalf("alice after signing out: %s, epoch %d; want offline, epoch %d", a.Presence, a.SessionEpoch, epoch+1)
+	}
+	for name, c := range map[string]*apptest.Client{"laptop": laptop, "phone": phone} {
+		if !signedOut(t, env, c) {
+			t.Errorf("the %s's session still works", name)
+		}
+	}
+	// Nobody to ring: a caller waits.
+	caller := env.PlaceCall("+15551230001")
+	env.WaitDB("the caller waiting", func(ctx context.Context) (bool, error) {
+		c, err := models.CallBySID(ctx, env.App.DB, caller)
+		return err == nil && c.State == models.CallQueued, err
+	})
+	if n := rang(env.Sim.State())["alice"]; n != 0 {
+		t.Fatalf("alice was rung %d times after signing out", n)
+	}
+	// Back again: the new session works and she takes the caller.
+	env.SignIn("alice")
+	env.SimAction(env.Ringing("alice"), "accept")
+	env.WaitDB("alice with the caller", func(ctx context.Context) (bool, error) {
+		c, err := models.CallBySID(ctx, env.App.DB, caller)
+		return err == nil && c.State == models.CallWithAgent, err
+	})
+}

@@ -344,3 +344,17 @@ func (s *Service) SetPresence(ctx context.Context, identity string, p models.Pre
 	}
 	return nil
 }
+
+// SignOut takes the agent off routing (a call they are on is left alone)
+// and ends every session of theirs: their cookies carry the old epoch. The
+// epoch is written in turn with the service's other writes, like every
+// write the app makes while it serves.
+func (s *Service) SignOut(ctx context.Context, identity string) error {
+	if err := s.SetPresence(ctx, identity, models.PresenceOffline); err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx bun.Tx, _ *recorder) error {
+		_, err := models.BumpSessionEpoch(ctx, tx, identity)
+		return err
+	})
+}
