@@ -262,12 +262,14 @@ func (s *Service) nextOffers(ctx context.Context, max int) ([]*offer, error) {
 	var offers []*offer
 	err := s.inTx(ctx, func(tx bun.Tx, rec *recorder) error {
 		offers = offers[:0]
-		calls, err := models.OldestQueuedCalls(ctx, tx, max)
-		if err != nil || len(calls) == 0 {
-			return err
-		}
+		// The agents first: no more calls are read (and, on PostgreSQL,
+		// locked) than there are agents to take them.
 		agents, err := models.AvailableAgents(ctx, tx)
 		if err != nil || len(agents) == 0 {
+			return err
+		}
+		calls, err := models.OldestQueuedCalls(ctx, tx, min(max, len(agents)))
+		if err != nil || len(calls) == 0 {
 			return err
 		}
 		callIDs := make([]int64, len(calls))
