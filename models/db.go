@@ -98,8 +98,21 @@ func openPostgres(databaseURL string) (*bun.DB, error) {
 		return nil, fmt.Errorf("models: open postgres: %w", err)
 	}
 	sqldb := stdlib.OpenDB(*cfg)
+	// database/sql opens a connection for every query in flight and keeps
+	// two when they end: under a burst of webhooks each request opened a
+	// PostgreSQL connection (a server process of its own, and the hot
+	// statements prepared anew on it), closed it at once, and past
+	// max_connections (100 by default, for every instance together) got
+	// "too many clients". A bounded pool, kept open, queues the excess in Go.
+	sqldb.SetMaxOpenConns(postgresConns)
+	sqldb.SetMaxIdleConns(postgresConns)
 	return bun.NewDB(sqldb, pgdialect.New()), nil
 }
+
+// postgresConns is the size of each instance's PostgreSQL connection pool:
+// a few per CPU of a small database server, and room for several instances
+// under PostgreSQL's default max_connections of 100.
+const postgresConns = 16
 
 // sqlitePath reports the file path a SQLite database URL names. A URL with any
 // other scheme is not one; a bare path (no scheme) is.
