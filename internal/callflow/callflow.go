@@ -142,6 +142,9 @@ type Service struct {
 	// route's tail latency. Nil on PostgreSQL, whose row locks serialize
 	// only what conflicts.
 	writer chan struct{}
+	// admitter is the turn of the transaction that stores new callers
+	// (see admit): the writer on SQLite, a turn of its own on PostgreSQL.
+	admitter chan struct{}
 	// commits counts SQLite transactions since the last checkpoint of the
 	// write-ahead log (see keepWALShort).
 	commits atomic.Int64
@@ -168,6 +171,9 @@ func New(db *bun.DB, tel Telephony, urls URLs, pub Publisher, cfg Config, log *s
 	}
 	if db.Dialect().Name() == dialect.SQLite {
 		s.writer = make(chan struct{}, 1)
+		s.admitter = s.writer
+	} else {
+		s.admitter = make(chan struct{}, 1)
 	}
 	return s
 }

@@ -94,17 +94,16 @@ type admissions struct {
 // admit stores a new caller's call and its event, unless a retried
 // webhook stored them already.
 //
-// On SQLite the callers that arrive while another transaction writes are
-// stored together, in one transaction, by whichever of them gets the
-// writer first (a group commit). Every caller is still answered only once
-// its own call is committed. Each transaction costs a BEGIN and a COMMIT
-// that writes the changed pages to the WAL, which cost more than the two
-// inserts; a storm of callers shares them instead of queueing on them one
-// by one.
+// The callers that arrive while another transaction stores callers are
+// stored together, in one transaction, by whichever of them gets the turn
+// first (a group commit). Every caller is still answered only once its own
+// call is committed. Each transaction costs a BEGIN and a COMMIT that
+// writes the log (on PostgreSQL, waits for it to reach the disk, with the
+// lock that orders events held), which cost more than the two inserts; a
+// storm of callers shares them instead of queueing on them one by one. On
+// SQLite the turn is the writer's (admitter is the writer); on PostgreSQL
+// only callers take turns, and everything else writes beside them.
 func (s *Service) admit(ctx context.Context, a *admission) error {
-	if s.writer == nil {
-		return s.storeCallers(ctx, false, []*admission{a})
-	}
 	s.prepare(ctx)
 	s.newCallers.mu.Lock()
 	s.newCallers.pending = append(s.newCallers.pending, a)
@@ -112,7 +111,7 @@ func (s *Service) admit(ctx context.Context, a *admission) error {
 	select {
 	case err := <-a.done: // stored in another caller's transaction
 		return err
-	case s.writer <- struct{}{}:
+	case s.admitter <- struct{}{}:
 	case <-ctx.Done():
 		// Still pending: the next writer stores it, and the webhook
 		// Twilio retries finds it.
@@ -121,7 +120,7 @@ func (s *Service) admit(ctx context.Context, a *admission) error {
 	// A writer signals the callers it stored before it lets go.
 	select {
 	case err := <-a.done:
-		<-s.writer
+		<-s.admitter
 		return err
 	default:
 	}
@@ -129,24 +128,27 @@ func (s *Service) admit(ctx context.Context, a *admission) error {
 	batch := s.newCallers.pending
 	s.newCallers.pending = nil
 	s.newCallers.mu.Unlock()
-	err := s.storeCallers(ctx, true, batch)
+	// The batch holds other callers' calls: this request ending must not
+	// fail them.
+	bctx := context.WithoutCancel(ctx)
+	err := s.storeCallers(bctx, batch)
 	if err != nil && len(batch) > 1 {
 		// One bad call must not fail the others: each on its own.
 		for _, b := range batch {
-			b.done <- s.storeCallers(ctx, true, []*admission{b})
+			b.done <- s.storeCallers(bctx, []*admission{b})
 		}
 	} else {
 		for _, b := range batch {
 			b.done <- err
 		}
 	}
-	<-s.writer
+	<-s.admitter
 	return <-a.done
 }
 
 // storeCallers stores the calls of batch and their events in one
-// transaction; the caller holds the writer when held is set.
-func (s *Service) storeCallers(ctx context.Context, held bool, batch []*admission) error {
+// transaction; the caller holds the admitter's turn.
+func (s *Service) storeCallers(ctx context.Context, batch []*admission) error {
 	f := func(tx bun.Tx, rec *recorder) error {
 		for _, a := range batch {
 			// A retried webhook finds its call stored: no second event.
@@ -160,10 +162,7 @@ func (s *Service) storeCallers(ctx context.Context, held bool, batch []*admissio
 		}
 		return nil
 	}
-	if held {
-		return s.runTx(ctx, false, f)
-	}
-	return s.inTx(ctx, f)
+	return s.runTx(ctx, false, f)
 }
 
 // dispatchLimit bounds one round of offers.
