@@ -175,6 +175,46 @@ func TestQueuePlacesFollowEveryChange(t *testing.T) {
 	wantPlaces("first with alice", map[string]int{callers[2]: 1, callers[3]: 2})
 }
 
+// TestQueuePlacesFollowWritesElsewhere: a change to the queue that this
+// instance did not make (another instance's offer, on PostgreSQL) reaches
+// the places callers hear within the snapshot's age limit.
+func TestQueuePlacesFollowWritesElsewhere(t *testing.T) {
+	env := apptest.Start(t, apptest.Options{})
+	env.AddAgent("alice", "Alice Archer", models.RoleAgent)
+	setPresence(t, env.SignIn("alice"), models.PresenceAway)
+	first, second := env.PlaceCall("+15551230001"), env.PlaceCall("+15551230002")
+	callBySIDWhenStored(t, env, first)
+	callBySIDWhenStored(t, env, second)
+	for _, c := range []string{first, second} {
+		env.WaitSim("caller "+c+" hearing the wait music", func(st twiliosim.State) bool {
+			cs, _ := st.Call(c)
+			return strings.Contains(cs.Hearing, "BusyStrings")
+		})
+	}
+	// Until the callbacks of their joining have been applied and a
+	// snapshot of the queue has been read after the last of them.
+	settled := time.Now()
+	for time.Since(settled) < 3*callflowQueueReadInterval {
+		pos, err := env.App.Service.QueuePosition(t.Context(), second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pos != 2 {
+			settled = time.Now()
+		}
+	}
+
+	// Another instance offers the first caller to an agent of its own.
+	if _, err := env.App.DB.NewUpdate().Model((*models.Call)(nil)).
+		Set("state = ?", models.CallRinging).Where("call_sid = ?", first).Exec(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitDB("the second caller next in line", func(ctx context.Context) (bool, error) {
+		pos, err := env.App.Service.QueuePosition(ctx, second)
+		return pos == 1, err
+	})
+}
+
 // callflowQueueReadInterval is at least how long the service answers
 // places from a stale count before it reads the queue again.
 const callflowQueueReadInterval = 100 * time.Millisecond

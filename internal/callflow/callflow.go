@@ -151,7 +151,7 @@ type Service struct {
 	// newCallers are the callers waiting for their call to be stored
 	// (see admit).
 	newCallers admissions
-	// queue answers QueuePosition on SQLite (see queue.go).
+	// queue answers QueuePosition (see queue.go).
 	queue queueOrder
 	now   func() time.Time
 }
@@ -228,14 +228,12 @@ func (s *Service) runTx(ctx context.Context, release bool, f func(tx bun.Tx, rec
 		}
 		return nil
 	})
-	if s.writer != nil {
-		if err == nil {
-			s.commits.Add(1)
-		}
-		// After the commit (or the rollback), so that a snapshot of the
-		// queue read before it is never taken for current.
-		s.queue.writes.Add(1)
+	if s.writer != nil && err == nil {
+		s.commits.Add(1)
 	}
+	// After the commit (or the rollback), so that a snapshot of the queue
+	// read before it is never taken for current.
+	s.queue.writes.Add(1)
 	if release && s.writer != nil {
 		<-s.writer
 	}

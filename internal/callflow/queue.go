@@ -11,17 +11,19 @@ import (
 )
 
 // queueOrder is where each waiting caller stands, read from the database
-// once and reused until the next write. Every caller on hold asks for
-// their place each time the wait music ends; counting the calls ahead of
-// them in the database costs time in proportion to their place, on every
-// request.
+// once and reused until the queue may have changed. Every caller on hold
+// asks for their place each time the wait music ends; counting the calls
+// ahead of them in the database costs time in proportion to their place,
+// on every request.
 //
-// Only on SQLite: there every write goes through this service, one
-// transaction at a time, so counting the transactions that ended tells
-// whether the queue may have changed. On PostgreSQL other instances write
-// too, and the count is made in the database every time.
+// The service counts its write transactions as they end: any of them may
+// have changed the queue. Writes the service does not see (another
+// instance's, on PostgreSQL) are caught by an age limit: a snapshot
+// serves for queueSnapshotAge at most. A place may lag such a write by
+// that long; a caller hears it once per loop of the wait music.
 type queueOrder struct {
-	// writes counts write transactions that have ended, committed or not.
+	// writes counts this service's write transactions that have ended,
+	// committed or not.
 	writes atomic.Uint64
 	snap   atomic.Pointer[queueSnapshot]
 	// reading is held while a snapshot is read; a request that finds it
@@ -31,10 +33,22 @@ type queueOrder struct {
 	lastRead time.Time
 }
 
-// queueSnapshot is the queue after the writes-th write transaction.
+// queueSnapshot is the queue after the writes-th write transaction, read
+// at read.
 type queueSnapshot struct {
 	writes uint64
+	read   time.Time
 	place  map[string]int // CallSid -> place, 1 for next
+}
+
+// queueSnapshotAge is how long a snapshot serves at most, for the writes
+// this service does not see.
+const queueSnapshotAge = time.Second
+
+// current reports whether snap may answer: no write has ended since it was
+// read, and it is not too old.
+func (q *queueOrder) current(snap *queueSnapshot) bool {
+	return snap != nil && snap.writes == q.writes.Load() && time.Since(snap.read) < queueSnapshotAge
 }
 
 // queueReadInterval is how soon a stale snapshot may be read again. While
@@ -47,24 +61,22 @@ const queueReadInterval = 100 * time.Millisecond
 // next), or 0 when they are not waiting for an agent: being rung to one,
 // talking, on hold during a transfer, or unknown.
 func (s *Service) QueuePosition(ctx context.Context, callSID string) (int, error) {
-	if s.writer == nil {
-		return s.countPlace(ctx, callSID)
-	}
 	q := &s.queue
-	if snap := q.snap.Load(); snap != nil && snap.writes == q.writes.Load() {
+	if snap := q.snap.Load(); q.current(snap) {
 		return snap.place[callSID], nil
 	}
 	if !q.reading.TryLock() {
 		return s.countPlace(ctx, callSID)
 	}
 	defer q.reading.Unlock()
-	if snap := q.snap.Load(); snap != nil && snap.writes == q.writes.Load() {
+	if snap := q.snap.Load(); q.current(snap) {
 		return snap.place[callSID], nil // read by the request before
 	}
 	if time.Since(q.lastRead) < queueReadInterval {
 		return s.countPlace(ctx, callSID)
 	}
-	q.lastRead = time.Now()
+	read := time.Now()
+	q.lastRead = read
 	// Taken before the read: a write that ends during it makes the
 	// snapshot stale, never the other way round.
 	writes := q.writes.Load()
@@ -76,7 +88,7 @@ func (s *Service) QueuePosition(ctx context.Context, callSID string) (int, error
 	for i, sid := range sids {
 		place[sid] = i + 1
 	}
-	q.snap.Store(&queueSnapshot{writes: writes, place: place})
+	q.snap.Store(&queueSnapshot{writes: writes, read: read, place: place})
 	return place[callSID], nil
 }
 
