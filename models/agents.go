@@ -179,14 +179,15 @@ var farPast = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // AvailableAgents returns the enabled, available agents, longest idle
 // first: those who never had a call, then by earliest last call end, then
-// by earliest PresenceSince. Whoever matches calls with them skips, per
-// call, the agents who already missed it.
+// by earliest PresenceSince; the first limit of them, or all when limit is
+// not positive. Whoever matches calls with them skips, per call, the
+// agents who already missed it.
 //
 // On PostgreSQL the rows are locked (FOR UPDATE SKIP LOCKED), so when this
 // runs inside a transaction that then marks agents busy, two concurrent
 // transactions never pick the same agent. SQLite transactions here are
 // immediate, so they are serialized anyway.
-func AvailableAgents(ctx context.Context, db bun.IDB) ([]Agent, error) {
+func AvailableAgents(ctx context.Context, db bun.IDB, limit int) ([]Agent, error) {
 	var agents []Agent
 	q := db.NewSelect().Model(&agents).
 		Where("a.presence = ?", PresenceAvailable).
@@ -194,6 +195,9 @@ func AvailableAgents(ctx context.Context, db bun.IDB) ([]Agent, error) {
 		OrderExpr("COALESCE(a.last_call_ended_at, ?) ASC", farPast).
 		OrderExpr("a.presence_since ASC").
 		OrderExpr("a.id ASC")
+	if limit > 0 {
+		q = q.Limit(int64(limit))
+	}
 	if isPostgres(db) {
 		q = q.For("UPDATE SKIP LOCKED")
 	}

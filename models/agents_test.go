@@ -141,6 +141,7 @@ func TestAvailableAgents(t *testing.T) {
 	tests := []struct {
 		name   string
 		agents []agent
+		limit  int
 		want   []string // longest idle first
 	}{
 		{
@@ -158,6 +159,16 @@ func TestAvailableAgents(t *testing.T) {
 				{identity: "carol", presence: models.PresenceAvailable, lastEnded: 9 * time.Minute},
 			},
 			want: []string{"bob", "alice", "carol"},
+		},
+		{
+			name:  "the first of them up to the limit",
+			limit: 2,
+			agents: []agent{
+				{identity: "alice", presence: models.PresenceAvailable, lastEnded: 5 * time.Minute},
+				{identity: "bob", presence: models.PresenceAvailable, lastEnded: 2 * time.Minute},
+				{identity: "carol", presence: models.PresenceAvailable, lastEnded: 9 * time.Minute},
+			},
+			want: []string{"bob", "alice"},
 		},
 		{
 			name: "never had a call beats any last call",
@@ -214,7 +225,7 @@ func TestAvailableAgents(t *testing.T) {
 					}
 					mustAgent(t, db, m)
 				}
-				got, err := models.AvailableAgents(ctx, db)
+				got, err := models.AvailableAgents(ctx, db, tt.limit)
 				if err != nil {
 					t.Fatalf("AvailableAgents: %v", err)
 				}

@@ -251,6 +251,22 @@ func LockCalls(ctx context.Context, db bun.IDB, ids []int64) ([]Call, error) {
 	return calls, nil
 }
 
+// LockCallRows is LockCalls for a transaction that needs the locks and
+// not the rows. On SQLite, whose transactions here are immediate and so
+// one at a time, it reads nothing.
+func LockCallRows(ctx context.Context, db bun.IDB, ids []int64) error {
+	if len(ids) == 0 || !isPostgres(db) {
+		return nil
+	}
+	var locked []int64
+	err := db.NewSelect().Model((*Call)(nil)).Column("c.id").Where("c.id IN (?)", bun.In(ids)).
+		Order("c.id").For("UPDATE").Scan(ctx, &locked)
+	if err != nil {
+		return wrapErr(fmt.Sprintf("lock %d calls", len(ids)), err)
+	}
+	return nil
+}
+
 // LockCall returns a call and, on PostgreSQL, locks its row until the
 // transaction ends, so webhooks about one call apply one at a time. SQLite
 // transactions here are immediate, which serializes them already.

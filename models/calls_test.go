@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/warmtransfer/warmtransfer/models"
 )
@@ -263,6 +264,39 @@ func TestOldestQueuedCallsAndSetCallsState(t *testing.T) {
 			if c.State != models.CallRinging {
 				t.Errorf("%s: state %q, want ringing", c.CallSID, c.State)
 			}
+		}
+	})
+}
+
+func TestLockCallRows(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *bun.DB) {
+		ctx := t.Context()
+		a := mustCall(t, db, models.Call{CallSID: "CA-a", State: models.CallRinging})
+		b := mustCall(t, db, models.Call{CallSID: "CA-b", State: models.CallRinging})
+		if err := models.LockCallRows(ctx, db, nil); err != nil {
+			t.Fatalf("LockCallRows(none): %v", err)
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		if err := models.LockCallRows(ctx, tx, []int64{a.ID, b.ID}); err != nil {
+			t.Fatalf("LockCallRows: %v", err)
+		}
+		if db.Dialect().Name() != dialect.PG {
+			return // SQLite's write transactions take turns already
+		}
+		// Another transaction cannot take a locked call's row meanwhile.
+		other, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Rollback()
+		var id int64
+		err = other.NewSelect().Model((*models.Call)(nil)).Column("c.id").Where("c.id = ?", b.ID).For("UPDATE NOWAIT").Scan(ctx, &id)
+		if err == nil {
+			t.Fatal("another transaction locked a call LockCallRows had locked")
 		}
 	})
 }

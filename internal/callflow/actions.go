@@ -133,7 +133,7 @@ func (s *Service) startTransfer(ctx context.Context, identity string, callID int
 		}
 		return nil, fmt.Errorf("callflow: ringing %s: %w: %w", to.Identity, ErrTelephony, err)
 	}
-	s.ringPlaced(ctx, leg.ID, sid)
+	s.ringPlaced(ctx, &leg, sid)
 	return &tr, nil
 }
 

@@ -240,7 +240,7 @@ func (s *Service) ringOffers(ctx context.Context, offers []*offer) bool {
 			ok = false
 			continue
 		}
-		placed = append(placed, placedRing{legID: o.leg.ID, sid: sids[i]})
+		placed = append(placed, placedRing{legID: o.leg.ID, callID: o.call.ID, sid: sids[i]})
 	}
 	s.ringsPlaced(ctx, placed)
 	return ok
@@ -262,8 +262,10 @@ func (s *Service) nextOffers(ctx context.Context, max int) ([]*offer, error) {
 	err := s.inTx(ctx, func(tx bun.Tx, rec *recorder) error {
 		offers = offers[:0]
 		// The agents first: no more calls are read (and, on PostgreSQL,
-		// locked) than there are agents to take them.
-		agents, err := models.AvailableAgents(ctx, tx)
+		// locked) than there are agents to take them. No more agents are
+		// read than calls can take, either: a team may have a hundred
+		// free, and reading them all cost the round more than the rest.
+		agents, err := models.AvailableAgents(ctx, tx, max)
 		if err != nil || len(agents) == 0 {
 			return err
 		}
@@ -278,6 +280,12 @@ func (s *Service) nextOffers(ctx context.Context, max int) ([]*offer, error) {
 		legs, err := models.LegsForCalls(ctx, tx, callIDs)
 		if err != nil {
 			return err
+		}
+		if n := agentsToMatch(calls, legs); len(agents) == max && n > max {
+			// Agents who missed these calls are skipped: read past them.
+			if agents, err = models.AvailableAgents(ctx, tx, n); err != nil {
+				return err
+			}
 		}
 		offers = matchOffers(calls, agents, legs)
 		if len(offers) == 0 {
@@ -310,6 +318,27 @@ func (s *Service) nextOffers(ctx context.Context, max int) ([]*offer, error) {
 	return offers, err
 }
 
+// agentsToMatch is how many of the available agents, longest idle first,
+// matchOffers needs to see to match calls as it would with all of them:
+// one per call, and one more for each agent it might skip (one who
+// missed one of the calls). Each call takes the first agent not yet taken
+// who did not miss it, and among that many there always is one.
+func agentsToMatch(calls []models.Call, legs []models.Leg) int {
+	skipped := map[int64]bool{}
+	for _, l := range legs {
+		if missedBy(l) {
+			skipped[l.AgentID] = true
+		}
+	}
+	return len(calls) + len(skipped)
+}
+
+// missedBy says the leg's agent had the call and did not keep it: missed
+// it, declined it, or sent it back; the call goes to someone else first.
+func missedBy(l models.Leg) bool {
+	return l.State != models.LegJoined && l.State != models.LegRinging
+}
+
 // matchOffers pairs waiting calls (oldest first) with available agents
 // (longest idle first), each agent at most once. A call goes to the first
 // agent who has not had it yet: not one who missed it, declined it as a
@@ -318,7 +347,7 @@ func (s *Service) nextOffers(ctx context.Context, max int) ([]*offer, error) {
 func matchOffers(calls []models.Call, agents []models.Agent, legs []models.Leg) []*offer {
 	missed := make(map[int64]map[int64]bool) // call ID -> agent IDs
 	for _, l := range legs {
-		if l.State == models.LegJoined || l.State == models.LegRinging {
+		if !missedBy(l) {
 			continue
 		}
 		if missed[l.CallID] == nil {
@@ -369,16 +398,17 @@ func (s *Service) callerID(from string) string {
 	return s.cfg.Number
 }
 
-// placedRing is a leg Twilio is now ringing, with the CallSid it gave it.
+// placedRing is a leg Twilio is now ringing, with its call and the CallSid
+// Twilio gave it.
 type placedRing struct {
-	legID int64
-	sid   string
+	legID, callID int64
+	sid           string
 }
 
 // ringPlaced stores the CallSid of a leg Twilio is now ringing. If the call
 // ended meanwhile, the ringing is stopped.
-func (s *Service) ringPlaced(ctx context.Context, legID int64, sid string) {
-	s.ringsPlaced(ctx, []placedRing{{legID: legID, sid: sid}})
+func (s *Service) ringPlaced(ctx context.Context, leg *models.Leg, sid string) {
+	s.ringsPlaced(ctx, []placedRing{{legID: leg.ID, callID: leg.CallID, sid: sid}})
 }
 
 // ringsPlaced is ringPlaced for a round of offers, in one transaction: a
@@ -390,12 +420,20 @@ func (s *Service) ringsPlaced(ctx context.Context, rings []placedRing) {
 	}
 	var stop []string
 	ids := make([]int64, len(rings))
+	callIDs := make([]int64, len(rings))
 	for i, r := range rings {
-		ids[i] = r.legID
+		ids[i], callIDs[i] = r.legID, r.callID
 	}
+	slices.Sort(callIDs)
+	callIDs = slices.Compact(callIDs)
 	err := s.inTx(ctx, func(tx bun.Tx, rec *recorder) error {
 		stop = stop[:0]
-		legs, err := lockedLegs(ctx, tx, ids)
+		// A leg's call never changes: its lock is taken without reading
+		// the legs first (see lockedLeg).
+		if err := models.LockCallRows(ctx, tx, callIDs); err != nil {
+			return err
+		}
+		legs, err := models.LegsByIDs(ctx, tx, ids)
 		if err != nil {
 			return err
 		}
@@ -500,22 +538,4 @@ func lockedLeg(ctx context.Context, tx bun.Tx, legID int64) (*models.Leg, error)
 		return nil, err
 	}
 	return models.LegByID(ctx, tx, legID)
-}
-
-// lockedLegs is lockedLeg for several legs: their calls locked together,
-// then the legs read, by ID.
-func lockedLegs(ctx context.Context, tx bun.Tx, ids []int64) (map[int64]*models.Leg, error) {
-	legs, err := models.LegsByIDs(ctx, tx, ids)
-	if err != nil {
-		return nil, err
-	}
-	callIDs := make([]int64, 0, len(legs))
-	for _, l := range legs {
-		callIDs = append(callIDs, l.CallID)
-	}
-	slices.Sort(callIDs)
-	if _, err := models.LockCalls(ctx, tx, slices.Compact(callIDs)); err != nil {
-		return nil, err
-	}
-	return models.LegsByIDs(ctx, tx, ids)
 }

@@ -1,6 +1,7 @@
 package callflow
 
 import (
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -68,5 +69,38 @@ func TestMatchOffers(t *testing.T) {
 				t.Errorf("matchOffers = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// The dispatcher reads only the first agentsToMatch available agents: the
+// offers must be those it would make seeing every one of them.
+func TestAgentsToMatchIsEnough(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	states := []models.LegState{models.LegNoAnswer, models.LegDeclined, models.LegRinging, models.LegJoined, models.LegLeft}
+	for round := range 2000 {
+		agents := make([]models.Agent, rng.IntN(30))
+		for i := range agents {
+			agents[i] = models.Agent{ID: int64(i + 1)}
+		}
+		calls := make([]models.Call, 1+rng.IntN(16))
+		var legs []models.Leg
+		for i := range calls {
+			calls[i] = models.Call{ID: int64(100 + i)}
+			for range rng.IntN(4) {
+				legs = append(legs, models.Leg{CallID: calls[i].ID, AgentID: int64(1 + rng.IntN(30)), State: states[rng.IntN(len(states))]})
+			}
+		}
+		pairs := func(offers []*offer) [][2]int64 {
+			var out [][2]int64
+			for _, o := range offers {
+				out = append(out, [2]int64{o.call.ID, o.agent.ID})
+			}
+			return out
+		}
+		all := pairs(matchOffers(calls, agents, legs))
+		n := min(len(agents), agentsToMatch(calls, legs))
+		if got := pairs(matchOffers(calls, agents[:n], legs)); !slices.Equal(got, all) {
+			t.Fatalf("round %d: with the first %d of %d agents %v, with all %v", round, n, len(agents), got, all)
+		}
 	}
 }

@@ -116,7 +116,7 @@ func (s *Service) Supervise(ctx context.Context, identity string, callID int64, 
 		}
 		return fmt.Errorf("callflow: supervise: %w: %w", ErrTelephony, err)
 	}
-	s.ringPlaced(ctx, leg.ID, sid)
+	s.ringPlaced(ctx, &leg, sid)
 	return nil
 }
 
