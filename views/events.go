@@ -53,7 +53,8 @@ func rosterParts(v callflow.AgentView) []Part {
 	parts = append(parts, Part{ID: "roster-count", Component: rosterCount(v)})
 	for i := range v.Colleagues {
 		a := &v.Colleagues[i]
-		parts = append(parts, Part{ID: rosterItemID(a), Component: shared(rosterItemID(a), rosterItem(a))})
+		id := rosterItemID(a)
+		parts = append(parts, Part{ID: id, Component: shared(id, rosterItem(a))})
 	}
 	return parts
 }

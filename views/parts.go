@@ -52,21 +52,54 @@ func livePassOf(ctx context.Context) *livePass {
 // shared renders c, which must look the same to every viewer; within a
 // live render pass it is rendered once per key.
 func shared(key string, c templ.Component) templ.Component {
-	return templ.ComponentFunc(func(ctx context.Context, w io.Writer) error {
-		p := livePassOf(ctx)
-		if p == nil {
-			return c.Render(ctx, w)
-		}
-		html, ok := p.shared[key]
-		if !ok {
-			var b strings.Builder
-			if err := c.Render(ctx, &b); err != nil {
-				return err
-			}
-			html = b.String()
-			p.shared[key] = html
-		}
-		_, err := io.WriteString(w, html)
+	return sharedComponent{key: key, c: c}
+}
+
+type sharedComponent struct {
+	key string
+	c   templ.Component
+}
+
+func (s sharedComponent) Render(ctx context.Context, w io.Writer) error {
+	p := livePassOf(ctx)
+	if p == nil {
+		return s.c.Render(ctx, w)
+	}
+	html, err := s.html(ctx, p)
+	if err != nil {
 		return err
-	})
+	}
+	_, err = io.WriteString(w, html)
+	return err
+}
+
+// html is what the component renders in the pass, rendered the first time.
+func (s sharedComponent) html(ctx context.Context, p *livePass) (string, error) {
+	if html, ok := p.shared[s.key]; ok {
+		return html, nil
+	}
+	var b strings.Builder
+	if err := s.c.Render(ctx, &b); err != nil {
+		return "", err
+	}
+	p.shared[s.key] = b.String()
+	return b.String(), nil
+}
+
+// RenderString renders c to a string of about sizeHint bytes. A shared
+// part already rendered in the same live pass (the same colleague's row
+// on a hundred consoles) is returned as it is, not rendered or copied
+// again.
+func RenderString(ctx context.Context, c templ.Component, sizeHint int) (string, error) {
+	if s, ok := c.(sharedComponent); ok {
+		if p := livePassOf(ctx); p != nil {
+			return s.html(ctx, p)
+		}
+	}
+	var b strings.Builder
+	b.Grow(sizeHint)
+	if err := c.Render(ctx, &b); err != nil {
+		return "", err
+	}
+	return b.String(), nil
 }

@@ -48,6 +48,21 @@ func skeleton(m Message) (string, bool) {
 // part is not one element, or a new part has no neighbour of its kind to
 // be inserted beside.
 func diffParts(before, after []Part) (string, bool) {
+	if sameIDs(before, after) {
+		// Mostly, the same parts in the same order: some changed.
+		var b strings.Builder
+		for i, p := range after {
+			if p.HTML == before[i].HTML {
+				continue
+			}
+			tag := tagOf(p.HTML)
+			if tag == "" {
+				return "", false
+			}
+			writeOOB(&b, tag, p.HTML, "true")
+		}
+		return b.String(), true
+	}
 	old := make(map[string]int, len(before))
 	for i, p := range before {
 		old[p.ID] = i
@@ -101,6 +116,19 @@ func diffParts(before, after []Part) (string, bool) {
 		}
 	}
 	return b.String(), true
+}
+
+// sameIDs says before and after are the same parts, in the same order.
+func sameIDs(before, after []Part) bool {
+	if len(before) != len(after) {
+		return false
+	}
+	for i := range before {
+		if before[i].ID != after[i].ID {
+			return false
+		}
+	}
+	return true
 }
 
 // tagOf is the name of the element html starts with, "" if it does not

@@ -1,7 +1,6 @@
 package live
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,11 +34,7 @@ func (v *Views) renderCtx(ctx context.Context) context.Context {
 }
 
 func render(ctx context.Context, c templ.Component) (string, error) {
-	var buf bytes.Buffer
-	if err := c.Render(ctx, &buf); err != nil {
-		return "", err
-	}
-	return buf.String(), nil
+	return views.RenderString(ctx, c, 0)
 }
 
 // Render renders, for each audience in turn, the lines of history of the
@@ -105,20 +100,26 @@ func (v *Views) Render(ctx context.Context, auds []Audience, batch []models.Even
 func renderFragments(rctx context.Context, frags []views.Fragment) ([]Message, error) {
 	msgs := make([]Message, 0, len(frags))
 	for _, f := range frags {
-		html, err := render(rctx, f.Component)
-		if err != nil {
-			return nil, fmt.Errorf("live: render %s: %w", f.Event, err)
-		}
-		m := Message{Event: f.Event, Data: html}
+		// The parts first: the fragment holds them all, so their size
+		// sizes its buffer, which then grows at most once.
+		m := Message{Event: f.Event}
+		size := 1 << 10
 		if len(f.Parts) > 0 {
 			m.Parts = make([]Part, len(f.Parts))
 			for i, p := range f.Parts {
-				if m.Parts[i].HTML, err = render(rctx, p.Component); err != nil {
+				html, err := views.RenderString(rctx, p.Component, 0)
+				if err != nil {
 					return nil, fmt.Errorf("live: render %s of %s: %w", p.ID, f.Event, err)
 				}
-				m.Parts[i].ID = p.ID
+				m.Parts[i] = Part{ID: p.ID, HTML: html}
+				size += len(html)
 			}
 		}
+		html, err := views.RenderString(rctx, f.Component, size)
+		if err != nil {
+			return nil, fmt.Errorf("live: render %s: %w", f.Event, err)
+		}
+		m.Data = html
 		msgs = append(msgs, m)
 	}
 	return msgs, nil
