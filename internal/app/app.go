@@ -26,6 +26,7 @@ import (
 	"github.com/warmtransfer/warmtransfer/internal/callflow"
 	"github.com/warmtransfer/warmtransfer/internal/config"
 	"github.com/warmtransfer/warmtransfer/internal/live"
+	"github.com/warmtransfer/warmtransfer/internal/metrics"
 	"github.com/warmtransfer/warmtransfer/internal/telephony"
 	"github.com/warmtransfer/warmtransfer/internal/twiliosim"
 	"github.com/warmtransfer/warmtransfer/models"
@@ -143,10 +144,19 @@ func (a *App) build(o options) error {
 	a.streams, a.stopStream = context.WithCancel(context.Background())
 	a.Tokens = auth.AccessTokens{AccountSID: accountSID, APIKey: apiKey, APISecret: apiSecret, TTL: cfg.TokenTTL}
 	pub := &lateBroker{}
+	// The broker is made after the service it renders from; the metrics,
+	// which the service reports to, count its streams once it is there.
+	m := metrics.New(metrics.Sources{DB: a.DB, Logger: a.Log.With("component", "metrics"), SSEClients: func() int {
+		if a.Broker == nil {
+			return 0
+		}
+		return a.Broker.Subscribers()
+	}})
 	a.Service = callflow.New(a.DB, telephony.NewTwilio(client), publicURLs(cfg.PublicURL), pub,
 		callflow.Config{
 			Number: number, RingTimeout: o.ringTimeout, WrapUp: cfg.WrapUp, MaxMissedOffers: cfg.MaxMissedOffers,
-			DispatchInBackground: true, ServiceLevelTarget: cfg.ServiceLevelTarget},
+			DispatchInBackground: true, ServiceLevelTarget: cfg.ServiceLevelTarget,
+			ObserveWrite: m.ObserveWrite},
 		a.Log.With("component", "callflow"))
 
 	e := echo.New()
@@ -165,7 +175,7 @@ func (a *App) build(o options) error {
 		Tokens:    a.Tokens,
 		AuthToken: authToken, PublicURL: cfg.PublicURL, Simulator: cfg.Simulator,
 		Streams: a.streams, Logger: a.Log,
-		Broker: a.Broker, Replayer: renderer,
+		Broker: a.Broker, Replayer: renderer, Metrics: m,
 	}
 	if a.Sim != nil {
 		deps.SimHandler = a.Sim.Handler()

@@ -534,6 +534,11 @@ func TestMetrics(t *testing.T) {
 	if series[`wt_webhook_duration_seconds_bucket{route="/conference/connect/client",le="+Inf"}`] != 1 {
 		t.Errorf("the webhook histogram has no bucket for the customer's call:\n%s", body)
 	}
+	// The call, its offers, the transfer and the presence changes were
+	// all written: every write is timed, its wait and its run.
+	if runs, waits := series[`wt_db_write_seconds_count{phase="run"}`], series[`wt_db_write_seconds_count{phase="wait"}`]; runs < 5 || runs != waits {
+		t.Errorf("write transactions timed: %v runs, %v waits; want the same number, at least 5:\n%s", runs, waits, body)
+	}
 	for _, secret := range []string{"5551230001", "alice", "Alice", "bob", customer, call.ConferenceName} {
 		if strings.Contains(body, secret) {
 			t.Errorf("/metrics shows %q", secret)

@@ -116,7 +116,18 @@ type Config struct {
 	// ServiceLevelTarget is the answer time the board's service level
 	// measures against (DefaultServiceLevelTarget when zero).
 	ServiceLevelTarget time.Duration
+	// ObserveWrite, if set, is told of every write transaction how long
+	// it waited for its turn and how long it then took (for the metrics).
+	ObserveWrite func(wait, run time.Duration)
+	// SlowWrite is how long a write transaction may take before it is
+	// logged as slow (DefaultSlowWrite when zero): every other write waits
+	// behind it (on SQLite, one writer at a time), so a commit held up by
+	// a slow disk holds up the whole contact center.
+	SlowWrite time.Duration
 }
+
+// DefaultSlowWrite is Config.SlowWrite's default.
+const DefaultSlowWrite = 500 * time.Millisecond
 
 // Service carries out the call flow.
 type Service struct {
@@ -161,6 +172,9 @@ func New(db *bun.DB, tel Telephony, urls URLs, pub Publisher, cfg Config, log *s
 	if cfg.RingTimeout <= 0 {
 		cfg.RingTimeout = 20 * time.Second
 	}
+	if cfg.SlowWrite <= 0 {
+		cfg.SlowWrite = DefaultSlowWrite
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -182,6 +196,7 @@ func New(db *bun.DB, tel Telephony, urls URLs, pub Publisher, cfg Config, log *s
 // transaction has committed.
 func (s *Service) inTx(ctx context.Context, f func(tx bun.Tx, rec *recorder) error) error {
 	s.prepare(ctx)
+	start := time.Now()
 	if s.writer != nil {
 		select {
 		case s.writer <- struct{}{}:
@@ -189,7 +204,7 @@ func (s *Service) inTx(ctx context.Context, f func(tx bun.Tx, rec *recorder) err
 			return ctx.Err()
 		}
 	}
-	return s.runTx(ctx, true, f)
+	return s.runTx(ctx, true, time.Since(start), f)
 }
 
 // Write runs fn in a transaction taken in turn with the service's own: on
@@ -210,10 +225,13 @@ func (s *Service) prepare(ctx context.Context) {
 	}
 }
 
-// runTx is inTx for a caller that holds the writer already; it lets go of
-// it once the transaction has ended, when release is set.
-func (s *Service) runTx(ctx context.Context, release bool, f func(tx bun.Tx, rec *recorder) error) error {
+// runTx is inTx for a caller that holds the writer already, after waiting
+// for it for waited; it lets go of it once the transaction has ended, when
+// release is set.
+func (s *Service) runTx(ctx context.Context, release bool, waited time.Duration, f func(tx bun.Tx, rec *recorder) error) error {
 	rec := &recorder{}
+	start := time.Now()
+	defer func() { s.observeWrite(waited, time.Since(start)) }()
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		rec.events, rec.after = rec.events[:0], rec.after[:0]
 		if err := f(tx, rec); err != nil {
@@ -251,6 +269,18 @@ func (s *Service) runTx(ctx context.Context, release bool, f func(tx bun.Tx, rec
 		}
 	}
 	return nil
+}
+
+// observeWrite reports a write transaction's timing, and logs one that
+// held the writer for long.
+func (s *Service) observeWrite(waited, ran time.Duration) {
+	if s.cfg.ObserveWrite != nil {
+		s.cfg.ObserveWrite(waited, ran)
+	}
+	if ran >= s.cfg.SlowWrite {
+		s.log.Warn("callflow: a write transaction was slow; the others waited behind it (a slow disk, or an overloaded database)",
+			"took", ran.Round(time.Millisecond), "waited_for_its_turn", waited.Round(time.Millisecond))
+	}
 }
 
 // walCheckpointInterval is how often the write-ahead log is checkpointed

@@ -105,6 +105,7 @@ type admissions struct {
 // only callers take turns, and everything else writes beside them.
 func (s *Service) admit(ctx context.Context, a *admission) error {
 	s.prepare(ctx)
+	start := time.Now()
 	s.newCallers.mu.Lock()
 	s.newCallers.pending = append(s.newCallers.pending, a)
 	s.newCallers.mu.Unlock()
@@ -131,11 +132,11 @@ func (s *Service) admit(ctx context.Context, a *admission) error {
 	// The batch holds other callers' calls: this request ending must not
 	// fail them.
 	bctx := context.WithoutCancel(ctx)
-	err := s.storeCallers(bctx, batch)
+	err := s.storeCallers(bctx, batch, time.Since(start))
 	if err != nil && len(batch) > 1 {
 		// One bad call must not fail the others: each on its own.
 		for _, b := range batch {
-			b.done <- s.storeCallers(bctx, []*admission{b})
+			b.done <- s.storeCallers(bctx, []*admission{b}, 0)
 		}
 	} else {
 		for _, b := range batch {
@@ -147,8 +148,9 @@ func (s *Service) admit(ctx context.Context, a *admission) error {
 }
 
 // storeCallers stores the calls of batch and their events in one
-// transaction; the caller holds the admitter's turn.
-func (s *Service) storeCallers(ctx context.Context, batch []*admission) error {
+// transaction; the caller holds the admitter's turn, after waiting for it
+// for waited.
+func (s *Service) storeCallers(ctx context.Context, batch []*admission, waited time.Duration) error {
 	f := func(tx bun.Tx, rec *recorder) error {
 		for _, a := range batch {
 			// A retried webhook finds its call stored: no second event.
@@ -162,7 +164,7 @@ func (s *Service) storeCallers(ctx context.Context, batch []*admission) error {
 		}
 		return nil
 	}
-	return s.runTx(ctx, false, f)
+	return s.runTx(ctx, false, waited, f)
 }
 
 // dispatchLimit bounds one round of offers.

@@ -1,8 +1,8 @@
 // Package metrics exposes the app's Prometheus metrics: call, agent and
 // transfer figures read from the database at scrape time (so every
 // instance reports the same shared truth), the webhook latency histogram,
-// the number of open event streams, and the Go runtime and process
-// collectors.
+// the time write transactions wait and take, the number of open event
+// streams, and the Go runtime and process collectors.
 //
 // Nothing here carries a phone number, a name or an identity: labels are
 // states, presences and route patterns only.
@@ -40,6 +40,7 @@ type Sources struct {
 type Metrics struct {
 	registry *prometheus.Registry
 	webhook  *prometheus.HistogramVec
+	writes   *prometheus.HistogramVec
 	log      *slog.Logger
 }
 
@@ -56,11 +57,18 @@ func New(src Sources) *Metrics {
 			// Twilio gives up after 15 s; most answers take milliseconds.
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15},
 		}, []string{"route"}),
+		writes: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "wt_db_write_seconds",
+			Help: "Write transactions: how long each waited for its turn (phase=wait) and then took (phase=run). " +
+				"On SQLite writes go one at a time, so a slow one, often a commit waiting on the disk, delays every other.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"phase"}),
 		log: src.Logger,
 	}
 	sse := src.SSEClients
 	m.registry.MustRegister(
 		m.webhook,
+		m.writes,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "wt_sse_clients",
 			Help: "Open live-update (Server-Sent Events) streams on this instance.",
@@ -83,6 +91,13 @@ func New(src Sources) *Metrics {
 // route pattern (bounded), never the raw URL.
 func (m *Metrics) ObserveWebhook(route string, d time.Duration) {
 	m.webhook.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// ObserveWrite records how long a write transaction waited for its turn
+// and how long it then took.
+func (m *Metrics) ObserveWrite(wait, run time.Duration) {
+	m.writes.WithLabelValues("wait").Observe(wait.Seconds())
+	m.writes.WithLabelValues("run").Observe(run.Seconds())
 }
 
 // Handler serves the registry in Prometheus' text format. A failing

@@ -110,6 +110,8 @@ func TestCountsByState(t *testing.T) {
 	m := metrics.New(metrics.Sources{DB: db, SSEClients: func() int { return clients }})
 	m.ObserveWebhook("/conference/connect/client", 30*time.Millisecond)
 	m.ObserveWebhook("/conference/connect/client", 2*time.Second)
+	m.ObserveWrite(0, 3*time.Millisecond)
+	m.ObserveWrite(40*time.Millisecond, 1200*time.Millisecond)
 	got, body := scrape(t, m)
 	wantSeries(t, got, map[string]float64{
 		"wt_waiting_calls":                                                      3,
@@ -128,6 +130,13 @@ func TestCountsByState(t *testing.T) {
 		`wt_webhook_duration_seconds_count{route="/conference/connect/client"}`: 2,
 		`wt_webhook_duration_seconds_bucket{route="/conference/connect/client",le="0.05"}`: 1,
 		`wt_webhook_duration_seconds_bucket{route="/conference/connect/client",le="2.5"}`:  2,
+		`wt_db_write_seconds_count{phase="run"}`:                                           2,
+		`wt_db_write_seconds_bucket{phase="run",le="0.005"}`:                               1,
+		`wt_db_write_seconds_bucket{phase="run",le="1"}`:                                   1,
+		`wt_db_write_seconds_bucket{phase="run",le="2.5"}`:                                 2,
+		`wt_db_write_seconds_count{phase="wait"}`:                                          2,
+		`wt_db_write_seconds_bucket{phase="wait",le="0.025"}`:                              1,
+		`wt_db_write_seconds_bucket{phase="wait",le="0.05"}`:                               2,
 	})
 	for _, kind := range []string{"# TYPE wt_transfers_total counter", "# TYPE wt_active_calls gauge", "# TYPE wt_webhook_duration_seconds histogram"} {
 		if !strings.Contains(body, kind) {
