@@ -182,8 +182,11 @@ func TestQueuePlacesFollowWritesElsewhere(t *testing.T) {
 	env := apptest.Start(t, apptest.Options{})
 	env.AddAgent("alice", "Alice Archer", models.RoleAgent)
 	setPresence(t, env.SignIn("alice"), models.PresenceAway)
-	first, second := env.PlaceCall("+15551230001"), env.PlaceCall("+15551230002")
+	// The second caller rings once the first is stored: two calls placed
+	// together reach the app in either order.
+	first := env.PlaceCall("+15551230001")
 	callBySIDWhenStored(t, env, first)
+	second := env.PlaceCall("+15551230002")
 	callBySIDWhenStored(t, env, second)
 	for _, c := range []string{first, second} {
 		env.WaitSim("caller "+c+" hearing the wait music", func(st twiliosim.State) bool {
@@ -194,13 +197,19 @@ func TestQueuePlacesFollowWritesElsewhere(t *testing.T) {
 	// Until the callbacks of their joining have been applied and a
 	// snapshot of the queue has been read after the last of them.
 	settled := time.Now()
+	deadline := settled.Add(apptest.WaitLimit)
+	seen := map[int]int{}
 	for time.Since(settled) < 3*callflowQueueReadInterval {
 		pos, err := env.App.Service.QueuePosition(t.Context(), second)
 		if err != nil {
 			t.Fatal(err)
 		}
+		seen[pos]++
 		if pos != 2 {
 			settled = time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second caller's place never stayed 2 for %s: places answered (place: times) %v", 3*callflowQueueReadInterval, seen)
 		}
 	}
 
