@@ -233,27 +233,11 @@ func SetCallsState(ctx context.Context, db bun.IDB, ids []int64, state CallState
 	return nil
 }
 
-// LockCalls is LockCall for several calls, locked in the order of their
-// IDs (as every transaction that locks more than one does, so two never
-// wait for each other).
-func LockCalls(ctx context.Context, db bun.IDB, ids []int64) ([]Call, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	var calls []Call
-	q := db.NewSelect().Model(&calls).Where("c.id IN (?)", bun.In(ids)).Order("c.id")
-	if isPostgres(db) {
-		q = q.For("UPDATE")
-	}
-	if err := q.Scan(ctx); err != nil {
-		return nil, wrapErr(fmt.Sprintf("lock %d calls", len(ids)), err)
-	}
-	return calls, nil
-}
-
-// LockCallRows is LockCalls for a transaction that needs the locks and
-// not the rows. On SQLite, whose transactions here are immediate and so
-// one at a time, it reads nothing.
+// LockCallRows locks several calls' rows until the transaction ends, on
+// PostgreSQL, in the order of their IDs (as every transaction that locks
+// more than one does, so two never wait for each other); it returns no
+// rows. On SQLite, whose transactions here are immediate and so one at a
+// time, it reads nothing.
 func LockCallRows(ctx context.Context, db bun.IDB, ids []int64) error {
 	if len(ids) == 0 || !isPostgres(db) {
 		return nil

@@ -11,9 +11,15 @@ import (
 	"github.com/warmtransfer/warmtransfer/views"
 )
 
+// requestCtx is a request's context for rendering fragments, with every
+// route at one fixed path.
+func requestCtx() context.Context {
+	return views.WithRequest(context.Background(), views.RequestData{Reverse: func(string, ...any) string { return "/x" }})
+}
+
 func boardMessages(t *testing.T, v callflow.BoardView) []Message {
 	t.Helper()
-	ctx := views.WithLiveRender(views.WithRequest(context.Background(), views.RequestData{Reverse: func(string, ...any) string { return "/x" }}))
+	ctx := views.WithLiveRender(requestCtx())
 	msgs, err := renderFragments(ctx, views.BoardFragments(v))
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/a-h/templ"
 	"github.com/uptrace/bun"
 
 	"github.com/warmtransfer/warmtransfer/internal/callflow"
@@ -31,10 +30,6 @@ var _ Replayer = (*Views)(nil)
 
 func (v *Views) renderCtx(ctx context.Context) context.Context {
 	return views.WithRequest(ctx, views.RequestData{Reverse: v.Reverse})
-}
-
-func render(ctx context.Context, c templ.Component) (string, error) {
-	return views.RenderString(ctx, c, 0)
 }
 
 // Render renders, for each audience in turn, the lines of history of the
@@ -280,7 +275,7 @@ func (h *history) activity(ctx, rctx context.Context, aud Audience, events []mod
 			if err != nil {
 				return nil, err
 			}
-			html, err = render(rctx, views.ActivityItem(views.ActivityEntry{ID: ev.ID, At: ev.CreatedAt, Text: views.ActivityText(ev, caller, h.name)}))
+			html, err = views.RenderString(rctx, views.ActivityItem(views.ActivityEntry{ID: ev.ID, At: ev.CreatedAt, Text: views.ActivityText(ev, caller, h.name)}), 0)
 			if err != nil {
 				return nil, err
 			}

@@ -1,7 +1,6 @@
 package live
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -37,7 +36,7 @@ func BenchmarkConsolesPass(b *testing.B) {
 		}
 		return out
 	}
-	ctx := views.WithRequest(context.Background(), views.RequestData{Reverse: func(string, ...any) string { return "/x" }})
+	ctx := requestCtx()
 	pass := func() ([][]Message, error) {
 		rctx := views.WithLiveRender(ctx)
 		var out [][]Message
