@@ -18,8 +18,9 @@ type sseMessage struct {
 	// ID is the message's id: field, or 0 without one.
 	ID    int64
 	Event string
-	// Data is the joined data: lines, kept only when asked for; DataBytes
-	// counts them either way.
+	// Data is the joined data: lines, kept only when asked for and valid
+	// only until the callback that receives the message returns (the
+	// reader reuses it); DataBytes counts them either way.
 	Data      []byte
 	DataBytes int
 }
@@ -53,8 +54,10 @@ func openStream(ctx context.Context, client *http.Client, u, cookie string, last
 
 // readStream parses a stream and calls fn with each message until the
 // stream ends or fn returns false. Thousands of these run at once beside
-// the server under test, so lines are read in place (ReadSlice) and data is
-// only copied when keepData asks for it.
+// the server under test, on the same CPUs, so every cycle they take is
+// taken from the server: lines are read in place (ReadSlice), data is only
+// gathered when keepData asks for it, into one buffer that fn sees and
+// must not keep.
 func readStream(r io.Reader, keepData bool, fn func(sseMessage) bool) error {
 	br := bufio.NewReaderSize(r, 8<<10)
 	var m sseMessage
@@ -70,14 +73,14 @@ func readStream(r io.Reader, keepData bool, fn func(sseMessage) bool) error {
 			return err
 		}
 		if !long {
-			line = bytes.TrimRight(line, "\r\n")
+			line = trimEOL(line)
 		}
 		if len(line) == 0 && !long {
 			// A blank line ends a message; comments alone (heartbeats)
 			// make none.
 			if started {
 				if keepData {
-					m.Data = bytes.Clone(data.Bytes())
+					m.Data = data.Bytes()
 				}
 				if !fn(m) {
 					return nil
@@ -112,7 +115,7 @@ func readStream(r io.Reader, keepData bool, fn func(sseMessage) bool) error {
 				if err != nil && !long {
 					return err
 				}
-				rest := bytes.TrimRight(line, "\r\n")
+				rest := trimEOL(line)
 				m.DataBytes += len(rest)
 				if keepData {
 					data.Write(rest)
@@ -129,6 +132,16 @@ func readStream(r io.Reader, keepData bool, fn func(sseMessage) bool) error {
 			}
 		}
 	}
+}
+
+// trimEOL cuts the line ending (\n, \r\n or \r\r\n...) off line. It is
+// bytes.TrimRight(line, "\r\n") without building a cutset at every line,
+// which showed in the generator's profile.
+func trimEOL(line []byte) []byte {
+	for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
+		line = line[:len(line)-1]
+	}
+	return line
 }
 
 // streamCounter drains live-update streams and counts what they carried.

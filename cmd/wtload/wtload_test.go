@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"net/url"
 	"strings"
@@ -107,6 +108,7 @@ func TestReadStream(t *testing.T) {
 		"event: incoming\ndata: {\"type\":\"incoming\"}\n\n"
 	var got []sseMessage
 	if err := readStream(strings.NewReader(stream), true, func(m sseMessage) bool {
+		m.Data = bytes.Clone(m.Data) // the reader reuses it after fn
 		got = append(got, m)
 		return true
 	}); err != nil {
