@@ -76,8 +76,9 @@ func appendEvent(ctx context.Context, db bun.IDB, e *Event, insert func(ctx cont
 		return wrapErr(op, err)
 	}
 	if pg {
-		// Other instances learn of the event when this transaction
-		// commits (NOTIFY is transactional), and read the row by its id.
+		// Every instance learns of the event when this transaction
+		// commits (NOTIFY is transactional), and reads the rows after
+		// the last it published.
 		if _, err := db.ExecContext(ctx, "SELECT pg_notify(?, ?)", EventsChannel, strconv.FormatInt(e.ID, 10)); err != nil {
 			return wrapErr(op, err)
 		}
@@ -98,15 +99,6 @@ func EventsAfter(ctx context.Context, db bun.IDB, afterID int64, limit int) ([]E
 		return nil, wrapErr(fmt.Sprintf("events after %d", afterID), err)
 	}
 	return events, nil
-}
-
-// EventByID returns the event with the given id (e.g. from a NOTIFY payload).
-func EventByID(ctx context.Context, db bun.IDB, id int64) (*Event, error) {
-	e := new(Event)
-	if err := db.NewSelect().Model(e).Where("e.id = ?", id).Scan(ctx); err != nil {
-		return nil, wrapErr(fmt.Sprintf("event %d", id), err)
-	}
-	return e, nil
 }
 
 // EventsForCall returns a call's events in id order: its history.

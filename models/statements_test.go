@@ -116,10 +116,7 @@ func TestStatementsAppendEvent(t *testing.T) {
 		if ev.ID <= first.ID {
 			t.Fatalf("event id %d, want above %d", ev.ID, first.ID)
 		}
-		got, err := models.EventByID(ctx, db, ev.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := eventByID(t, db, ev.ID)
 		if got.Kind != ev.Kind || got.CallID != c.ID || got.AgentID != 0 || got.Payload != ev.Payload {
 			t.Errorf("event read back = %+v, want %+v", got, ev)
 		}

@@ -1,0 +1,161 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/warmtransfer/warmtransfer/internal/testdb"
+	"github.com/warmtransfer/warmtransfer/models"
+)
+
+// recordingRenderer keeps the id of every event the broker renders.
+type recordingRenderer struct {
+	mu  sync.Mutex
+	ids []int64
+}
+
+func (r *recordingRenderer) Render(_ context.Context, auds []Audience, batch []models.Event, emit func(Audience, []Message)) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range batch {
+		r.ids = append(r.ids, ev.ID)
+	}
+	for _, a := range auds {
+		emit(a, nil)
+	}
+	return nil
+}
+
+func (r *recordingRenderer) Audiences(context.Context, models.Event) ([]Audience, bool, error) {
+	return nil, false, nil
+}
+
+func (r *recordingRenderer) seen() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int64(nil), r.ids...)
+}
+
+// The listener reads the events of many notifications at once under load.
+// Every committed event still reaches the broker once, in id order, and a
+// rolled-back transaction's id is passed over, not waited for.
+func TestPGListenerPublishesEveryEventOnceInOrder(t *testing.T) {
+	dbURL := testdb.Postgres(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db, err := models.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := models.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	// An event from before the listener starts is history, not published.
+	if err := models.AppendEvent(ctx, db, &models.Event{Kind: "before", Payload: "{}"}); err != nil {
+		t.Fatal(err)
+	}
+
+	r := &recordingRenderer{}
+	b := NewBroker(r, nil)
+	defer b.Close()
+	sub := b.Subscribe(Audience{Board: true}) // the broker renders only what is watched
+	defer b.Unsubscribe(sub)
+	l := &PGListener{DatabaseURL: dbURL, DB: db, Broker: b}
+	listening := make(chan struct{})
+	go func() {
+		defer close(listening)
+		l.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-listening
+	}()
+	// Run takes what was committed before it started as history; once an
+	// event appended now reaches the broker, the listener is listening.
+	ready := &models.Event{Kind: "ready", Payload: "{}"}
+	if err := models.AppendEvent(ctx, db, ready); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, "the first event published", func() bool {
+		got := r.seen()
+		return len(got) > 0 && got[len(got)-1] == ready.ID
+	})
+
+	// Four writers, each committing its events one transaction at a time,
+	// so notifications arrive while the listener is reading; every tenth
+	// transaction of the first writer rolls back.
+	const writers, each = 4, 60
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				rollBack := w == 0 && i%10 == 0
+				err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+					if err := models.AppendEvent(ctx, tx, &models.Event{Kind: "test", Payload: "{}"}); err != nil {
+						return err
+					}
+					if rollBack {
+						return errRollBack
+					}
+					return nil
+				})
+				if err != nil && !errors.Is(err, errRollBack) {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	committed, err := models.EventsAfter(ctx, db, ready.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int64{ready.ID}
+	for _, ev := range committed {
+		want = append(want, ev.ID)
+	}
+	if len(committed) != writers*each-each/10 {
+		t.Fatalf("%d events committed, want %d", len(committed), writers*each-each/10)
+	}
+	last := want[len(want)-1]
+	var got []int64
+	pollUntil(t, "every event published", func() bool {
+		got = r.seen()
+		return len(got) > 0 && got[len(got)-1] >= last
+	})
+	if len(got) != len(want) {
+		t.Fatalf("the broker got %d events, want %d: %v", len(got), len(want), got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("event %d published is id %d, want %d (got %v)", i, got[i], want[i], got)
+		}
+	}
+}
+
+var errRollBack = errors.New("roll back")
+
+// pollUntil polls cond until it holds, failing the test after 10 s.
+func pollUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
