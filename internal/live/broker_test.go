@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ type scriptRenderer struct {
 	mu      sync.Mutex
 	msgs    []Message
 	batches []int64 // the last event id of each batch rendered
+	ids     []int64 // every event id rendered, in order
 }
 
 // renderedUpTo waits until the broker has rendered the batch with event id.
@@ -40,6 +42,13 @@ func (r *scriptRenderer) renderedUpTo(t *testing.T, id int64) {
 	}
 }
 
+// rendered returns every event id rendered so far.
+func (r *scriptRenderer) rendered() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.ids)
+}
+
 func (r *scriptRenderer) set(msgs ...Message) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -50,6 +59,9 @@ func (r *scriptRenderer) Render(_ context.Context, auds []Audience, batch []mode
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.batches = append(r.batches, batch[len(batch)-1].ID)
+	for _, ev := range batch {
+		r.ids = append(r.ids, ev.ID)
+	}
 	for _, a := range auds {
 		emit(a, r.msgs)
 	}

@@ -13,34 +13,6 @@ import (
 	"github.com/warmtransfer/warmtransfer/models"
 )
 
-// recordingRenderer keeps the id of every event the broker renders.
-type recordingRenderer struct {
-	mu  sync.Mutex
-	ids []int64
-}
-
-func (r *recordingRenderer) Render(_ context.Context, auds []Audience, batch []models.Event, emit func(Audience, []Message)) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, ev := range batch {
-		r.ids = append(r.ids, ev.ID)
-	}
-	for _, a := range auds {
-		emit(a, nil)
-	}
-	return nil
-}
-
-func (r *recordingRenderer) Audiences(context.Context, models.Event) ([]Audience, bool, error) {
-	return nil, false, nil
-}
-
-func (r *recordingRenderer) seen() []int64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]int64(nil), r.ids...)
-}
-
 // The listener reads the events of many notifications at once under load.
 // Every committed event still reaches the broker once, in id order, and a
 // rolled-back transaction's id is passed over, not waited for.
@@ -61,7 +33,7 @@ func TestPGListenerPublishesEveryEventOnceInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r := &recordingRenderer{}
+	r := &scriptRenderer{}
 	b := NewBroker(r, nil)
 	defer b.Close()
 	sub := b.Subscribe(Audience{Board: true}) // the broker renders only what is watched
@@ -83,7 +55,7 @@ func TestPGListenerPublishesEveryEventOnceInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	pollUntil(t, "the first event published", func() bool {
-		got := r.seen()
+		got := r.rendered()
 		return len(got) > 0 && got[len(got)-1] == ready.ID
 	})
 
@@ -133,7 +105,7 @@ func TestPGListenerPublishesEveryEventOnceInOrder(t *testing.T) {
 	last := want[len(want)-1]
 	var got []int64
 	pollUntil(t, "every event published", func() bool {
-		got = r.seen()
+		got = r.rendered()
 		return len(got) > 0 && got[len(got)-1] >= last
 	})
 	if len(got) != len(want) {
