@@ -10,9 +10,11 @@ import (
 	"time"
 )
 
-// serverMemory is what the app's /metrics says about its process.
+// serverMemory is what the app's /metrics says about its process: its
+// memory, and the CPU time it has used (seconds).
 type serverMemory struct {
 	RSS, HeapInuse, StackInuse, Sys, Goroutines, SSEClients float64
+	CPU                                                     float64
 }
 
 // metricNames are the Prometheus series serverMemory is read from: the
@@ -24,6 +26,7 @@ var metricNames = map[string]func(*serverMemory, float64){
 	"go_memstats_sys_bytes":         func(m *serverMemory, v float64) { m.Sys = v },
 	"go_goroutines":                 func(m *serverMemory, v float64) { m.Goroutines = v },
 	"wt_sse_clients":                func(m *serverMemory, v float64) { m.SSEClients = v },
+	"process_cpu_seconds_total":     func(m *serverMemory, v float64) { m.CPU = v },
 }
 
 // readMemory reads the app's memory from /metrics (Prometheus text format;

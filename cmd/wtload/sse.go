@@ -96,6 +96,9 @@ type sseScenario struct {
 	memBefore        serverMemory
 	memIdle, memPeak serverMemory
 	memAfter         serverMemory
+	// toolCPU is this process's CPU time over the changes (from memIdle
+	// to memAfter).
+	toolCPU time.Duration
 }
 
 // changeResult is one presence change and how it reached the streams.
@@ -161,6 +164,7 @@ func runSSE(ctx context.Context, args []string) error {
 	}
 	// Memory is sampled while changes fan out: the peak is mid-write.
 	stopSampling := sampleMemory(ctx, t, sc.ctl, sc.memIdle, &sc.memPeak)
+	toolCPU := processCPU()
 	err = sc.timeChanges(ctx, *changes, *interval, *changeTimeout)
 	t.stopProfile()
 	stopSampling()
@@ -168,6 +172,7 @@ func runSSE(ctx context.Context, args []string) error {
 		return err
 	}
 	sc.memAfter, _ = t.readMemory(ctx, sc.ctl)
+	sc.toolCPU = processCPU() - toolCPU
 	closeStreams()
 	return sc.report()
 }

@@ -74,6 +74,19 @@ func (sc *sseScenario) report() error {
 		perChange := float64(sc.run.bytes.Load()) / float64(len(sc.results))
 		fmt.Printf("\ndata sent per change: %s in all, %.1f KiB per stream\n", mib(perChange), perChange/float64(n)/1024)
 	}
+	if k := len(sc.results); k > 0 && n > 0 {
+		// Both share the machine's CPUs: what the generator spends
+		// reading is not spent writing, and on loopback the kernel
+		// charges much of the receiving side to the sender's writes.
+		app := time.Duration((sc.memAfter.CPU - sc.memIdle.CPU) * float64(time.Second))
+		fmt.Printf("\nCPU per change (over the changes, heartbeats included):\n")
+		if sc.t.Self != nil {
+			fmt.Printf("  this process, the app and the load generator together: %s ms, %.1f µs per stream\n", ms(sc.toolCPU/time.Duration(k)), perStream(sc.toolCPU, k, n))
+		} else {
+			fmt.Printf("  the app (from /metrics): %s ms, %.1f µs per stream\n", ms(app/time.Duration(k)), perStream(app, k, n))
+			fmt.Printf("  this load generator:     %s ms, %.1f µs per stream\n", ms(sc.toolCPU/time.Duration(k)), perStream(sc.toolCPU, k, n))
+		}
+	}
 	scope := "the app's process"
 	if sc.t.Self != nil {
 		scope = "this process: the app and the load generator together"
@@ -97,4 +110,10 @@ func (sc *sseScenario) report() error {
 		return fmt.Errorf("%d stream(s) failed to open and %d update(s) did not reach their stream", sc.openFailures, missed)
 	}
 	return nil
+}
+
+// perStream is the CPU time d, spent over changes changes to n streams,
+// per stream and change, in microseconds.
+func perStream(d time.Duration, changes, n int) float64 {
+	return float64(d) / float64(time.Microsecond) / float64(changes*n)
 }
