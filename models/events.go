@@ -42,45 +42,59 @@ const eventsLockKey int64 = 0x77745f6576656e74 // "wt_event"
 // writers then commit in id order. The lock lasts until the caller's
 // transaction ends, so append events last in a transaction.
 func AppendEvent(ctx context.Context, db bun.IDB, e *Event) error {
-	insert := func(ctx context.Context, db bun.IDB) error {
+	insert := func(ctx context.Context, db bun.IDB, e *Event) error {
 		_, err := db.NewInsert().Model(e).Exec(ctx)
 		return err
 	}
+	events := []Event{*e}
+	defer func() { *e = events[0] }()
 	if !isPostgres(db) {
-		return appendEvent(ctx, db, e, insert)
+		return appendEvents(ctx, db, events, insert)
 	}
 	switch db.(type) {
 	case bun.Tx, *bun.Tx:
-		return appendEvent(ctx, db, e, insert)
+		return appendEvents(ctx, db, events, insert)
 	}
 	// The lock needs a transaction to last until.
 	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		return appendEvent(ctx, tx, e, insert)
+		return appendEvents(ctx, tx, events, insert)
 	})
 }
 
-// appendEvent stamps e and has insert store it (and fill in its ID) in db,
-// in id order on PostgreSQL, where db must be a transaction.
-func appendEvent(ctx context.Context, db bun.IDB, e *Event, insert func(ctx context.Context, db bun.IDB) error) error {
-	op := fmt.Sprintf("append event %q", e.Kind)
-	if e.CreatedAt.IsZero() {
-		e.CreatedAt = now()
+// appendEvents stamps events and has insert store each (and fill in its
+// ID) in db, in order, and in id order among transactions on PostgreSQL,
+// where db must be a transaction. There a transaction's events take the
+// lock once and send one notification, with the newest id: listeners read
+// every event after the last they published, so one is enough, and the
+// lock, which every event writer waits for, is held for one round trip
+// fewer per event.
+func appendEvents(ctx context.Context, db bun.IDB, events []Event, insert func(ctx context.Context, db bun.IDB, e *Event) error) error {
+	if len(events) == 0 {
+		return nil
+	}
+	for i := range events {
+		if events[i].CreatedAt.IsZero() {
+			events[i].CreatedAt = now()
+		}
 	}
 	pg := isPostgres(db)
 	if pg {
 		if _, err := db.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", eventsLockKey); err != nil {
-			return wrapErr(op, err)
+			return wrapErr("append events", err)
 		}
 	}
-	if err := insert(ctx, db); err != nil {
-		return wrapErr(op, err)
+	for i := range events {
+		if err := insert(ctx, db, &events[i]); err != nil {
+			return wrapErr(fmt.Sprintf("append event %q", events[i].Kind), err)
+		}
 	}
 	if pg {
-		// Every instance learns of the event when this transaction
+		// Every instance learns of the events when this transaction
 		// commits (NOTIFY is transactional), and reads the rows after
 		// the last it published.
-		if _, err := db.ExecContext(ctx, "SELECT pg_notify(?, ?)", EventsChannel, strconv.FormatInt(e.ID, 10)); err != nil {
-			return wrapErr(op, err)
+		last := strconv.FormatInt(events[len(events)-1].ID, 10)
+		if _, err := db.ExecContext(ctx, "SELECT pg_notify(?, ?)", EventsChannel, last); err != nil {
+			return wrapErr("append events", err)
 		}
 	}
 	return nil

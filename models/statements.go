@@ -231,9 +231,11 @@ func (st *Statements) InsertCall(ctx context.Context, tx bun.Tx, c *Call) (bool,
 const appendEventSQL = `INSERT INTO events (call_id, agent_id, kind, payload, created_at)
 	VALUES (?, ?, ?, ?, ?) RETURNING id`
 
-// AppendEvent is models.AppendEvent inside tx, with the insert prepared.
-func (st *Statements) AppendEvent(ctx context.Context, tx bun.Tx, e *Event) error {
-	return appendEvent(ctx, tx, e, func(ctx context.Context, _ bun.IDB) error {
+// AppendEvents appends events, in order, as models.AppendEvent does each,
+// inside tx, with the insert prepared; on PostgreSQL the lock and the
+// notification are taken and sent once for all of them.
+func (st *Statements) AppendEvents(ctx context.Context, tx bun.Tx, events []Event) error {
+	return appendEvents(ctx, tx, events, func(ctx context.Context, _ bun.IDB, e *Event) error {
 		s, err := st.in(ctx, &tx, &st.appendEvent)
 		if err != nil {
 			return err

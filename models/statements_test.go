@@ -102,7 +102,7 @@ func TestStatementsInsertCall(t *testing.T) {
 	})
 }
 
-func TestStatementsAppendEvent(t *testing.T) {
+func TestStatementsAppendEvents(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *bun.DB) {
 		ctx := t.Context()
 		st := models.NewStatements(db)
@@ -111,16 +111,30 @@ func TestStatementsAppendEvent(t *testing.T) {
 		if err := models.AppendEvent(ctx, db, &first); err != nil {
 			t.Fatal(err)
 		}
-		ev := models.Event{Kind: "call.offered", CallID: c.ID, Payload: `{"agent":"alice"}`, CreatedAt: t0}
-		inTx(t, db, func(ctx context.Context, tx bun.Tx) error { return st.AppendEvent(ctx, tx, &ev) })
-		if ev.ID <= first.ID {
-			t.Fatalf("event id %d, want above %d", ev.ID, first.ID)
+		events := []models.Event{
+			{Kind: "call.offered", CallID: c.ID, Payload: `{"agent":"alice"}`, CreatedAt: t0},
+			{Kind: "agent.presence", Payload: `{"presence":"busy"}`},
+			{Kind: "call.answered", CallID: c.ID, Payload: "{}", CreatedAt: t0},
 		}
-		got := eventByID(t, db, ev.ID)
-		if got.Kind != ev.Kind || got.CallID != c.ID || got.AgentID != 0 || got.Payload != ev.Payload {
-			t.Errorf("event read back = %+v, want %+v", got, ev)
+		inTx(t, db, func(ctx context.Context, tx bun.Tx) error { return st.AppendEvents(ctx, tx, events) })
+		// In order, after what was there.
+		prev := first.ID
+		for _, ev := range events {
+			if ev.ID <= prev {
+				t.Fatalf("event %q has id %d, want above %d", ev.Kind, ev.ID, prev)
+			}
+			prev = ev.ID
+			got := eventByID(t, db, ev.ID)
+			if got.Kind != ev.Kind || got.CallID != ev.CallID || got.AgentID != 0 || got.Payload != ev.Payload {
+				t.Errorf("event read back = %+v, want %+v", got, ev)
+			}
+			if ev.CreatedAt.IsZero() {
+				t.Errorf("event %q was not stamped", ev.Kind)
+			}
 		}
-		wantTime(t, "created_at", got.CreatedAt, t0)
+		wantTime(t, "created_at", eventByID(t, db, events[0].ID).CreatedAt, t0)
+		// Nothing to append is not an error.
+		inTx(t, db, func(ctx context.Context, tx bun.Tx) error { return st.AppendEvents(ctx, tx, nil) })
 	})
 }
 

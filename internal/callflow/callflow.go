@@ -237,14 +237,9 @@ func (s *Service) runTx(ctx context.Context, release bool, waited time.Duration,
 		if err := f(tx, rec); err != nil {
 			return err
 		}
-		// Events go last: on PostgreSQL appending one holds a lock until
+		// Events go last: on PostgreSQL appending them holds a lock until
 		// the transaction ends.
-		for i := range rec.events {
-			if err := s.stmts.AppendEvent(ctx, tx, &rec.events[i]); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.stmts.AppendEvents(ctx, tx, rec.events)
 	})
 	if s.writer != nil && err == nil {
 		s.commits.Add(1)
