@@ -183,7 +183,7 @@ var farPast = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
 // not positive. Whoever matches calls with them skips, per call, the
 // agents who already missed it.
 //
-// On PostgreSQL the rows are locked (FOR UPDATE SKIP LOCKED), so when this
+// On PostgreSQL the rows are locked (FOR NO KEY UPDATE SKIP LOCKED), so when this
 // runs inside a transaction that then marks agents busy, two concurrent
 // transactions never pick the same agent. SQLite transactions here are
 // immediate, so they are serialized anyway.
@@ -199,7 +199,7 @@ func AvailableAgents(ctx context.Context, db bun.IDB, limit int) ([]Agent, error
 		q = q.Limit(int64(limit))
 	}
 	if isPostgres(db) {
-		q = q.For("UPDATE SKIP LOCKED")
+		q = q.For(rowLock + " SKIP LOCKED")
 	}
 	if err := q.Scan(ctx); err != nil {
 		return nil, wrapErr("available agents", err)
@@ -260,7 +260,7 @@ func LockAgent(ctx context.Context, db bun.IDB, identity string) (*Agent, error)
 	a := new(Agent)
 	q := db.NewSelect().Model(a).Where("a.identity = ?", identity)
 	if isPostgres(db) {
-		q = q.For("UPDATE")
+		q = q.For(rowLock)
 	}
 	if err := q.Scan(ctx); err != nil {
 		return nil, wrapErr(fmt.Sprintf("lock agent %q", identity), err)

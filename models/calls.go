@@ -186,7 +186,7 @@ func AdvanceConferenceSeq(ctx context.Context, db bun.IDB, callID, seq int64) (b
 
 // OldestQueuedCalls returns up to limit calls waiting for an agent, the
 // one that has waited longest first. On PostgreSQL the rows are locked
-// (FOR UPDATE SKIP LOCKED), so two instances never offer the same call.
+// (FOR NO KEY UPDATE SKIP LOCKED), so two instances never offer the same call.
 func OldestQueuedCalls(ctx context.Context, db bun.IDB, limit int) ([]Call, error) {
 	var calls []Call
 	q := db.NewSelect().Model(&calls).
@@ -194,7 +194,7 @@ func OldestQueuedCalls(ctx context.Context, db bun.IDB, limit int) ([]Call, erro
 		Order("c.created_at", "c.id").
 		Limit(int64(limit))
 	if isPostgres(db) {
-		q = q.For("UPDATE SKIP LOCKED")
+		q = q.For(rowLock + " SKIP LOCKED")
 	}
 	if err := q.Scan(ctx); err != nil {
 		return nil, wrapErr("oldest queued calls", err)
@@ -244,7 +244,7 @@ func LockCallRows(ctx context.Context, db bun.IDB, ids []int64) error {
 	}
 	var locked []int64
 	err := db.NewSelect().Model((*Call)(nil)).Column("c.id").Where("c.id IN (?)", bun.In(ids)).
-		Order("c.id").For("UPDATE").Scan(ctx, &locked)
+		Order("c.id").For(rowLock).Scan(ctx, &locked)
 	if err != nil {
 		return wrapErr(fmt.Sprintf("lock %d calls", len(ids)), err)
 	}
@@ -258,7 +258,7 @@ func LockCall(ctx context.Context, db bun.IDB, id int64) (*Call, error) {
 	c := new(Call)
 	q := db.NewSelect().Model(c).Where("c.id = ?", id)
 	if isPostgres(db) {
-		q = q.For("UPDATE")
+		q = q.For(rowLock)
 	}
 	if err := q.Scan(ctx); err != nil {
 		return nil, wrapErr(fmt.Sprintf("lock call %d", id), err)

@@ -208,6 +208,18 @@ func checkAffected(op string, res sql.Result) error {
 	return nil
 }
 
+// rowLock is how PostgreSQL rows read in order to change them are locked:
+// FOR NO KEY UPDATE, not FOR UPDATE. Inserting a row that references
+// another (an event or a leg naming a call or an agent) takes a key-share
+// lock on the row it references, which FOR UPDATE blocks and FOR NO KEY
+// UPDATE does not. With FOR UPDATE, a transaction holding the event lock
+// (see AppendEvent) could wait for a row this one had locked while this
+// one waited for the event lock: a deadlock that PostgreSQL breaks only
+// after deadlock_timeout (a second), failing one of them. FOR NO KEY
+// UPDATE still excludes every other writer of the row, and is what an
+// UPDATE takes.
+const rowLock = "NO KEY UPDATE"
+
 // isPostgres reports whether db talks to PostgreSQL, for the few statements
 // (row locks) that SQLite has no spelling for and does not need.
 func isPostgres(db bun.IDB) bool {

@@ -7,8 +7,10 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/warmtransfer/warmtransfer/models"
 )
@@ -219,4 +221,59 @@ func eventByID(t *testing.T, db bun.IDB, id int64) models.Event {
 		t.Fatalf("event %d not found (read %+v)", id, got)
 	}
 	return got[0]
+}
+
+// A transaction that has locked an agent's or a call's row to change it,
+// and then appends its events, must not deadlock with one that holds the
+// event lock and is appending an event that names the same agent and call:
+// that insert's foreign-key checks must not wait for the row locks.
+func TestRowLocksLetEventsReferToTheRows(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *bun.DB) {
+		if db.Dialect().Name() != dialect.PG {
+			t.Skip("SQLite's write transactions take turns: no row locks")
+		}
+		ctx := t.Context()
+		alice := mustAgent(t, db, models.Agent{Identity: "alice", Presence: models.PresenceAvailable})
+		call := mustCall(t, db, models.Call{CallSID: "CA-locked"})
+
+		// The dispatcher's way: lock the agent and the call to change them.
+		locker, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer locker.Rollback()
+		if _, err := models.AvailableAgents(ctx, locker, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := models.LockCallRows(ctx, locker, []int64{call.ID}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := models.LockAgent(ctx, locker, "alice"); err != nil {
+			t.Fatal(err)
+		}
+
+		// Meanwhile another transaction takes the event lock and appends
+		// an event about both.
+		appended := make(chan error, 1)
+		go func() {
+			appended <- db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+				return models.AppendEvent(ctx, tx, &models.Event{Kind: "call.offered", CallID: call.ID, AgentID: alice.ID, Payload: "{}"})
+			})
+		}()
+		select {
+		case err := <-appended:
+			if err != nil {
+				t.Fatalf("appending while the rows were locked: %v", err)
+			}
+		case <-time.After(10 * time.Second): // it would wait until the locker ends
+			t.Fatal("appending an event waited for the locks on the rows it refers to")
+		}
+		// The locker appends its own and commits.
+		if err := models.AppendEvent(ctx, locker, &models.Event{Kind: "agent.presence", AgentID: alice.ID, Payload: "{}"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := locker.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
