@@ -32,12 +32,17 @@ type connectBench struct {
 	client *http.Client
 }
 
-func startConnectBench(b *testing.B) *connectBench {
+func startConnectBench(b *testing.B, mode connectMode) *connectBench {
 	b.Helper()
+	// SQLite whatever WT_TEST_DATABASE says: the target is for SQLite. The
+	// "-postgres" modes use a fresh database on WT_TEST_POSTGRES's server.
+	dbURL := testdb.SQLite(b)
+	if mode.postgres {
+		dbURL = testdb.Postgres(b)
+	}
 	// Agents' phones ring for ten minutes, so no ring times out (and sends
 	// callbacks) while the benchmark runs.
-	// SQLite whatever WT_TEST_ENGINE and WT_TEST_POSTGRES say.
-	env := apptest.Start(b, apptest.Options{RingTimeout: 10 * time.Minute, DatabaseURL: testdb.SQLite(b)})
+	env := apptest.Start(b, apptest.Options{RingTimeout: 10 * time.Minute, DatabaseURL: dbURL})
 	tr := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}
 	b.Cleanup(tr.CloseIdleConnections)
 	return &connectBench{env: env, client: &http.Client{Transport: tr, Timeout: apptest.WaitLimit}}
@@ -146,16 +151,23 @@ func (cb *connectBench) rang() int {
 // database/sql pool is cut to one connection after start, so readers queue
 // behind writers too (the app already makes its writers queue in Go, first
 // come first served, rather than in SQLite's busy handler).
+//
+// The "-postgres" modes run the app on PostgreSQL (WT_TEST_POSTGRES; they
+// skip without it), the server on the same CPUs.
 type connectMode struct {
-	name          string
-	ring, oneConn bool
+	name                    string
+	ring, oneConn, postgres bool
 }
 
-var connectModes = []connectMode{{name: "queued"}, {name: "ring", ring: true}}
+var connectModes = []connectMode{
+	{name: "queued"}, {name: "ring", ring: true},
+	{name: "queued-postgres", postgres: true}, {name: "ring-postgres", ring: true, postgres: true},
+}
 
 var connectParallelModes = []connectMode{
 	{name: "queued"}, {name: "ring", ring: true},
 	{name: "queued-oneconn", oneConn: true}, {name: "ring-oneconn", ring: true, oneConn: true},
+	{name: "queued-postgres", postgres: true}, {name: "ring-postgres", ring: true, postgres: true},
 }
 
 // BenchmarkConnectClient is POST /conference/connect/client end to end,
@@ -163,7 +175,7 @@ var connectParallelModes = []connectMode{
 func BenchmarkConnectClient(b *testing.B) {
 	for _, mode := range connectModes {
 		b.Run(mode.name, func(b *testing.B) {
-			cb := startConnectBench(b)
+			cb := startConnectBench(b, mode)
 			if mode.ring {
 				cb.addAgents(b, benchAgents)
 			}
@@ -204,7 +216,7 @@ func BenchmarkConnectClientParallel(b *testing.B) {
 	const inFlight = 64
 	for _, mode := range connectParallelModes {
 		b.Run(mode.name, func(b *testing.B) {
-			cb := startConnectBench(b)
+			cb := startConnectBench(b, mode)
 			if mode.ring {
 				cb.addAgents(b, benchAgents)
 			}
