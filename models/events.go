@@ -26,8 +26,8 @@ type Event struct {
 	CreatedAt time.Time `bun:"created_at,notnull"`
 }
 
-// EventsChannel is the PostgreSQL NOTIFY channel that carries new event ids
-// between instances.
+// EventsChannel is the PostgreSQL NOTIFY channel that tells instances of
+// new events: each transaction that appends some sends its newest id.
 const EventsChannel = "wt_events"
 
 // eventsLockKey is the PostgreSQL advisory lock that orders event inserts.

@@ -197,6 +197,16 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	bg, stop := context.WithCancel(context.Background())
 	a.stopBg = stop
+	var listener *live.PGListener
+	if a.sharedDB() {
+		listener = &live.PGListener{DatabaseURL: a.Config.DatabaseURL, DB: a.DB, Broker: a.Broker, Log: a.Log.With("component", "live")}
+		// Before anything here writes: an event written first would be
+		// taken for history, and its streams would not hear of it. If
+		// it fails, Run tries again.
+		if err := listener.Start(ctx); err != nil {
+			a.Log.Warn("live: reading the newest event failed; the listener will retry", "err", err)
+		}
+	}
 	a.background.Add(2)
 	go func() {
 		defer a.background.Done()
@@ -206,8 +216,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		defer a.background.Done()
 		a.Service.RunDispatcher(bg)
 	}()
-	if a.sharedDB() {
-		listener := &live.PGListener{DatabaseURL: a.Config.DatabaseURL, DB: a.DB, Broker: a.Broker, Log: a.Log.With("component", "live")}
+	if listener != nil {
 		a.background.Add(1)
 		go func() {
 			defer a.background.Done()

@@ -13,9 +13,10 @@ import (
 )
 
 // PGListener feeds the broker with the events of every instance sharing a
-// PostgreSQL database: it LISTENs on the events channel, reads each
-// notified event's row and publishes it, so an agent whose browser is on
-// instance B sees a call that Twilio posted to instance A.
+// PostgreSQL database: it LISTENs on the events channel and, when notified,
+// reads the events committed since the last it published and publishes
+// them, so an agent whose browser is on instance B sees a call that Twilio
+// posted to instance A.
 //
 // With PostgreSQL every event, this instance's own included, reaches the
 // broker this way; there is one path, so nothing is published twice.
@@ -27,6 +28,22 @@ type PGListener struct {
 	// last is the newest event published; after a reconnect the listener
 	// catches up from it, so notifications lost meanwhile are not.
 	last int64
+	// started is set once last holds the newest event at the start.
+	started bool
+}
+
+// Start takes the newest event committed so far as the start: it and
+// those before it are history, which a stream replays, not news to
+// publish. Call it before the instance writes anything, so that nothing
+// it writes is taken for history; Run calls it (again, until it succeeds)
+// if it has not succeeded.
+func (l *PGListener) Start(ctx context.Context) error {
+	id, err := models.LatestEventID(ctx, l.DB)
+	if err != nil {
+		return err
+	}
+	l.last, l.started = id, true
+	return nil
 }
 
 // Run listens until ctx ends, reconnecting with a growing pause when the
@@ -35,12 +52,17 @@ func (l *PGListener) Run(ctx context.Context) {
 	if l.Log == nil {
 		l.Log = slog.New(slog.DiscardHandler)
 	}
-	if id, err := models.LatestEventID(ctx, l.DB); err == nil {
-		l.last = id
-	}
 	pause := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := l.listen(ctx)
+		var err error
+		if !l.started {
+			// Without a start, the first catch-up would publish the
+			// whole history.
+			err = l.Start(ctx)
+		}
+		if err == nil {
+			err = l.listen(ctx)
+		}
 		if ctx.Err() != nil {
 			return
 		}
