@@ -217,7 +217,10 @@ func checkAffected(op string, res sql.Result) error {
 // one waited for the event lock: a deadlock that PostgreSQL breaks only
 // after deadlock_timeout (a second), failing one of them. FOR NO KEY
 // UPDATE still excludes every other writer of the row, and is what an
-// UPDATE takes.
+// UPDATE takes, unless it changes a column with a unique constraint:
+// setting calls.conference_sid takes the stronger lock, so a transaction
+// that names a call in its events locks the call first (and the one that
+// sets the SID has it locked already).
 const rowLock = "NO KEY UPDATE"
 
 // isPostgres reports whether db talks to PostgreSQL, for the few statements

@@ -235,11 +235,15 @@ const appendEventSQL = `INSERT INTO events (call_id, agent_id, kind, payload, cr
 // inside tx, with the insert prepared; on PostgreSQL the lock and the
 // notification are taken and sent once for all of them.
 func (st *Statements) AppendEvents(ctx context.Context, tx bun.Tx, events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	// Once, before the lock is taken: not once per event under it.
+	s, err := st.in(ctx, &tx, &st.appendEvent)
+	if err != nil {
+		return wrapErr("append events", err)
+	}
 	return appendEvents(ctx, tx, events, func(ctx context.Context, _ bun.IDB, e *Event) error {
-		s, err := st.in(ctx, &tx, &st.appendEvent)
-		if err != nil {
-			return err
-		}
 		return s.QueryRowContext(ctx, nullID(e.CallID), nullID(e.AgentID), e.Kind, e.Payload, st.timeArg(e.CreatedAt)).Scan(&e.ID)
 	})
 }
