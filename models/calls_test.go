@@ -292,10 +292,22 @@ func TestLockCallRows(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer other.Rollback()
-		var id int64
-		err = other.NewSelect().Model((*models.Call)(nil)).Column("c.id").Where("c.id = ?", b.ID).For("UPDATE NOWAIT").Scan(ctx, &id)
-		if err == nil {
+		lock := func(tx bun.Tx, mode string) error {
+			var id int64
+			return tx.NewSelect().Model((*models.Call)(nil)).Column("c.id").Where("c.id = ?", b.ID).For(mode+" NOWAIT").Scan(ctx, &id)
+		}
+		if lock(other, "NO KEY UPDATE") == nil {
 			t.Fatal("another transaction locked a call LockCallRows had locked")
+		}
+		// But a row that refers to the call may still be inserted: its
+		// foreign-key check takes a key-share lock, which must not wait.
+		refer, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer refer.Rollback()
+		if err := lock(refer, "KEY SHARE"); err != nil {
+			t.Fatalf("a key-share lock on a locked call: %v", err)
 		}
 	})
 }
