@@ -63,7 +63,11 @@ func (s *Service) startTransfer(ctx context.Context, identity string, callID int
 		if toIdentity == identity {
 			return ErrSelfTransfer
 		}
-		colleague, err := models.AgentByIdentity(ctx, tx, toIdentity)
+		// Locked before the check (after the call, the order every
+		// transaction that takes both keeps): on PostgreSQL the dispatcher
+		// could otherwise offer the colleague a call between the check
+		// and the update, and the colleague would be rung twice.
+		colleague, err := models.LockAgent(ctx, tx, toIdentity)
 		if errors.Is(err, models.ErrNotFound) || (err == nil && colleague.Disabled) {
 			return ErrUnknownAgent
 		}
@@ -308,7 +312,9 @@ func (s *Service) SetPresence(ctx context.Context, identity string, p models.Pre
 		return ErrBadPresence
 	}
 	err := s.inTx(ctx, func(tx bun.Tx, rec *recorder) error {
-		agent, err := models.AgentByIdentity(ctx, tx, identity)
+		// Locked, so that on PostgreSQL no offer is made to the agent
+		// between the check for a call below and the update.
+		agent, err := models.LockAgent(ctx, tx, identity)
 		if err != nil {
 			return err
 		}
