@@ -78,11 +78,11 @@ func (sc *sseScenario) report() error {
 		// Both share the machine's CPUs: what the generator spends
 		// reading is not spent writing, and on loopback the kernel
 		// charges much of the receiving side to the sender's writes.
-		app := time.Duration((sc.memAfter.CPU - sc.memIdle.CPU) * float64(time.Second))
 		fmt.Printf("\nCPU per change (over the changes, heartbeats included):\n")
 		if sc.t.Self != nil {
 			fmt.Printf("  this process, the app and the load generator together: %s ms, %.1f µs per stream\n", ms(sc.toolCPU/time.Duration(k)), perStream(sc.toolCPU, k, n))
 		} else {
+			app := time.Duration((sc.memAfter.CPU - sc.memIdle.CPU) * float64(time.Second))
 			fmt.Printf("  the app (from /metrics): %s ms, %.1f µs per stream\n", ms(app/time.Duration(k)), perStream(app, k, n))
 			fmt.Printf("  this load generator:     %s ms, %.1f µs per stream\n", ms(sc.toolCPU/time.Duration(k)), perStream(sc.toolCPU, k, n))
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/uptrace/bun"
 
@@ -105,12 +104,8 @@ func TestPGListenerPublishesEveryEventOnceInOrder(t *testing.T) {
 	if wantWrites := (each - each/10) + 3*each + 2*each; len(want) != wantWrites {
 		t.Fatalf("%d events committed, want %d", len(want), wantWrites)
 	}
-	last := want[len(want)-1]
-	var got []int64
-	pollUntil(t, "every event published", func() bool {
-		got = r.rendered()
-		return len(got) > 0 && got[len(got)-1] >= last
-	})
+	r.renderedUpTo(t, want[len(want)-1])
+	got := r.rendered()
 	if len(got) != len(want) {
 		t.Fatalf("the broker got %d events, want %d: %v", len(got), len(want), got)
 	}
@@ -122,15 +117,3 @@ func TestPGListenerPublishesEveryEventOnceInOrder(t *testing.T) {
 }
 
 var errRollBack = errors.New("roll back")
-
-// pollUntil polls cond until it holds, failing the test after 10 s.
-func pollUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 10 s for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
