@@ -348,13 +348,17 @@ func (c *call) recordLocked(rec WebhookRecord) {
 	}
 }
 
-// PlaceInbound simulates a customer dialling the account's number (or to,
-// when given). The call fetches the number's voice URL.
+// PlaceInbound simulates a customer dialling the account's number; to may
+// be empty or that number, nothing else, since no other number has a voice
+// URL. The call fetches the number's voice URL.
 func (s *Sim) PlaceInbound(from, to, callerName string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if to == "" {
 		to = s.cfg.Number
+	}
+	if to != s.cfg.Number {
+		return "", errNotOurNumber
 	}
 	if s.cfg.VoiceURL == "" {
 		return "", errNoVoiceURL

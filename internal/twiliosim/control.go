@@ -253,20 +253,22 @@ func controlStatus(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, errNoVoiceURL):
 		return http.StatusConflict
+	case errors.Is(err, errNotOurNumber):
+		return http.StatusBadRequest
 	default:
 		return http.StatusConflict
 	}
 }
 
 // placeCall is a customer dialling in: From (required, E.164), To
-// (default: the account's number), CallerName (optional).
+// (the account's number, which is also the default), CallerName (optional).
 func (s *Sim) placeCall(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		controlError(w, http.StatusBadRequest, "could not parse the form: "+err.Error())
 		return
 	}
-	from, to := strings.TrimSpace(r.PostForm.Get("From")), strings.TrimSpace(r.PostForm.Get("To"))
+	from, to := formNumber(r.PostForm.Get("From")), formNumber(r.PostForm.Get("To"))
 	if !e164Pattern.MatchString(from) {
 		controlError(w, http.StatusBadRequest, "From must be a phone number in E.164 form, like +15551230001")
 		return
@@ -286,6 +288,16 @@ func (s *Sim) placeCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	answerControl(w, r, http.StatusCreated, map[string]string{"sid": sid})
+}
+
+// formNumber reads a phone number from a form. `curl -d From=+15551230001`
+// sends the "+" unencoded, and form decoding turns it into a space, so a
+// space followed by digits is read as the "+" it was typed as.
+func formNumber(v string) string {
+	if rest, ok := strings.CutPrefix(v, " "); ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
+		return "+" + rest
+	}
+	return strings.TrimSpace(v)
 }
 
 func (s *Sim) showCall(w http.ResponseWriter, r *http.Request) {

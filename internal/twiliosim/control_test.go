@@ -185,7 +185,8 @@ func TestControlPlaceCall(t *testing.T) {
 		wantTo, wantName string
 	}{
 		{"To defaults to the number", url.Values{"From": {"+15551230001"}, "CallerName": {"Pat"}}, http.StatusCreated, testNumber, "Pat"},
-		{"explicit To", url.Values{"From": {"+15551230001"}, "To": {"+15550100001"}}, http.StatusCreated, "+15550100001", ""},
+		{"explicit To equal to the configured number", url.Values{"From": {"+15551230001"}, "To": {testNumber}}, http.StatusCreated, testNumber, ""},
+		{"To another number is refused", url.Values{"From": {"+15551230001"}, "To": {"+15550100001"}}, http.StatusBadRequest, "", ""},
 		{"missing From", url.Values{"To": {testNumber}}, http.StatusBadRequest, "", ""},
 		{"From not E.164", url.Values{"From": {"555-1234"}}, http.StatusBadRequest, "", ""},
 		{"To not E.164", url.Values{"From": {"+15551230001"}, "To": {"client:alice"}}, http.StatusBadRequest, "", ""},
@@ -212,6 +213,38 @@ func TestControlPlaceCall(t *testing.T) {
 			c, ok := h.sim.State().Call(sid)
 			if !ok || c.To != tt.wantTo || c.From != "+15551230001" || c.CallerName != tt.wantName || c.Direction != "inbound" {
 				t.Fatalf("placed call = %+v", c)
+			}
+		})
+	}
+}
+
+// curl -d does not percent-encode, so `curl -X POST .../sim/calls -d
+// From=+15551230001` sends a literal "+", which form decoding reads as a
+// space. The body here is written by hand to send exactly those bytes.
+func TestControlPlaceCallWithAnUnencodedPlus(t *testing.T) {
+	tests := []struct {
+		name, body string
+	}{
+		{"From only", "From=+15551230001"},
+		{"From and To", "From=+15551230001&To=" + testNumber},
+		{"percent-encoded, as a browser sends it", "From=%2B15551230001"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.app.twiml("/voice", `<Response><Pause length="600"/></Response>`)
+			res := h.controlRaw(http.MethodPost, "/sim/calls", tt.body, "")
+			if res.status != http.StatusCreated {
+				t.Fatalf("POST /sim/calls %q = %d %s", tt.body, res.status, res.body)
+			}
+			sid, _ := res.json["sid"].(string)
+			c, ok := h.sim.State().Call(sid)
+			if !ok || c.From != "+15551230001" || c.To != testNumber || c.Direction != twiliosim.DirectionInbound {
+				t.Fatalf("placed call = %+v", c)
+			}
+			voice := h.app.waitRequests("/voice", func(r []hookRequest) bool { return len(r) == 1 })
+			if voice[0].Form.Get("From") != "+15551230001" || voice[0].Form.Get("CallSid") != sid {
+				t.Fatalf("voice webhook = %v", voice[0].Form)
 			}
 		})
 	}

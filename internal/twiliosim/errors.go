@@ -10,4 +10,7 @@ var (
 	errNotAPhone   = errors.New("the call is not to a browser phone (client:identity)")
 	errBadBehavior = errors.New("behavior must be answer, busy, no-answer or failed")
 	errNoVoiceURL  = errors.New("the number has no voice URL configured")
+	// errNotOurNumber refuses an inbound call to any number but the
+	// account's: the simulator has no other number, so no voice URL to fetch.
+	errNotOurNumber = errors.New("To is not a number of this account; inbound calls can only reach the configured number")
 )
