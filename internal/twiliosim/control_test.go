@@ -195,7 +195,7 @@ func TestControlPlaceCall(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.app.twiml("/voice", `<Response><Pause length="600"/></Response>`)
+			h.app.twiml("/voice", keepTalking)
 			res := h.controlRequest(http.MethodPost, "/sim/calls", tt.form, "")
 			if res.status != tt.status || !strings.HasPrefix(res.header.Get("Content-Type"), "application/json") {
 				t.Fatalf("POST /sim/calls = %d %s %s", res.status, res.header.Get("Content-Type"), res.body)
@@ -232,7 +232,7 @@ func TestControlPlaceCallWithAnUnencodedPlus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.app.twiml("/voice", `<Response><Pause length="600"/></Response>`)
+			h.app.twiml("/voice", keepTalking)
 			res := h.controlRaw(http.MethodPost, "/sim/calls", tt.body, "")
 			if res.status != http.StatusCreated {
 				t.Fatalf("POST /sim/calls %q = %d %s", tt.body, res.status, res.body)
@@ -252,7 +252,7 @@ func TestControlPlaceCallWithAnUnencodedPlus(t *testing.T) {
 
 func TestControlErrorsAreJSON(t *testing.T) {
 	h := newHarness(t)
-	h.app.twiml("/voice", `<Response><Pause length="600"/></Response>`)
+	h.app.twiml("/voice", keepTalking)
 	inbound, _ := h.sim.PlaceInbound("+15551230001", "", "")
 	h.waitStatus(inbound, twiliosim.StatusInProgress)
 	ended := h.callClient("carol")
@@ -301,7 +301,7 @@ func TestControlErrorsAreJSON(t *testing.T) {
 func TestControlFormsFromThePageRedirectBack(t *testing.T) {
 	const browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 	h := newHarness(t)
-	h.app.twiml("/voice", `<Response><Pause length="600"/></Response>`)
+	h.app.twiml("/voice", keepTalking)
 
 	res := h.controlRequest(http.MethodPost, "/sim/calls", url.Values{"From": {"+15551230001"}}, browser)
 	if res.status != http.StatusSeeOther || res.header.Get("Location") != "/sim" {

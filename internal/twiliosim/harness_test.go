@@ -255,4 +255,8 @@ func (h *harness) control(path string, form url.Values) *http.Response {
 	return resp
 }
 
+// keepTalking is TwiML that answers a call and keeps it going until
+// something else ends it.
+const keepTalking = `<Response><Play loop="0">https://example.com/keep-talking.mp3</Play></Response>`
+
 func hearingContains(c twiliosim.CallState, s string) bool { return strings.Contains(c.Hearing, s) }

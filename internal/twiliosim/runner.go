@@ -194,8 +194,7 @@ func (s *Sim) execute(ctx context.Context, c *call, doc *twiml.Response, docURL 
 				return nextStep{stop: true}
 			}
 		case twiml.Pause:
-			s.answerInbound(c)
-			if !s.playFor(ctx, c, "pause", repeat(time.Second, v.Length)) {
+			if !s.pause(ctx, c, v) {
 				return nextStep{stop: true}
 			}
 		case twiml.Redirect:
@@ -235,6 +234,24 @@ func (s *Sim) execute(ctx context.Context, c *call, doc *twiml.Response, docURL 
 		}
 	}
 	return nextStep{}
+}
+
+// pause waits silently. A <Pause> that comes before anything audible delays
+// the pickup, as Twilio documents: the caller goes on hearing ringing, and
+// the call is answered only once the pause is over.
+func (s *Sim) pause(ctx context.Context, c *call, v twiml.Pause) bool {
+	s.mu.Lock()
+	delaysPickup := c.direction == DirectionInbound && !c.answered()
+	s.mu.Unlock()
+	what := "pause"
+	if delaysPickup {
+		what = "ringing (a leading <Pause> delays the pickup)"
+	}
+	if !s.playFor(ctx, c, what, repeat(time.Second, v.Length)) {
+		return false
+	}
+	s.answerInbound(c)
+	return true
 }
 
 // dial carries out a <Dial> and returns the parameters Twilio sends to its

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/warmtransfer/warmtransfer/internal/twiliosim"
 )
@@ -262,5 +263,63 @@ func TestAnswerOnBridgeKeepsTheCallerRinging(t *testing.T) {
 				t.Fatal("caller answered without a start time")
 			}
 		})
+	}
+}
+
+// Twilio documents that a <Pause> first in a document delays the pickup:
+// the caller goes on ringing for its length, and only then is the call
+// answered. An inbound call reports no "answered" progress event (the
+// number's status callback gets only "completed"), so the requests made
+// before and after the pause tell when it was answered.
+func TestLeadingPauseDelaysThePickup(t *testing.T) {
+	h := newHarness(t)
+	// 1000 s at the harness's speed is one real second: long enough to
+	// look at the call while it rings.
+	h.app.twiml("/voice", `<Response><Pause length="1000"/><Redirect>/answered</Redirect></Response>`)
+	h.app.twiml("/answered", keepTalking)
+	sid, err := h.sim.PlaceInbound("+15551230001", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := h.waitCall(sid, "ringing through the leading pause", func(c twiliosim.CallState) bool {
+		return strings.HasPrefix(c.Hearing, "ringing")
+	})
+	pauseSeen := time.Now()
+	if c.Status != twiliosim.StatusRinging || c.StartTime != nil {
+		t.Fatalf("during a leading pause the call is %s (start %v), want ringing and unanswered", c.Status, c.StartTime)
+	}
+	fetched, err := h.tw.Api.FetchCall(sid, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *fetched.Status != twiliosim.StatusRinging || fetched.StartTime != nil {
+		t.Fatalf("REST during the pause: status %s, start_time %v", *fetched.Status, fetched.StartTime)
+	}
+
+	after := h.app.waitRequests("/answered", func(r []hookRequest) bool { return len(r) == 1 })
+	if got := h.app.requests("/voice")[0].Form.Get("CallStatus"); got != twiliosim.StatusRinging {
+		t.Errorf("voice webhook CallStatus = %q, want ringing", got)
+	}
+	if got := after[0].Form.Get("CallStatus"); got != twiliosim.StatusInProgress {
+		t.Errorf("first request after the pause has CallStatus %q, want in-progress", got)
+	}
+	c = h.waitStatus(sid, twiliosim.StatusInProgress)
+	if c.StartTime == nil || c.StartTime.Before(pauseSeen) {
+		t.Fatalf("answered at %v, before the pause was seen at %v", c.StartTime, pauseSeen)
+	}
+}
+
+// A <Pause> after something audible is an ordinary silence on an answered
+// call.
+func TestPauseAfterSayKeepsTheCallAnswered(t *testing.T) {
+	h := newHarness(t)
+	h.app.twiml("/voice", `<Response><Say>Hello</Say><Pause length="1000"/></Response>`)
+	sid, err := h.sim.PlaceInbound("+15551230001", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := h.waitCall(sid, "pausing", func(c twiliosim.CallState) bool { return c.Hearing == "pause" })
+	if c.Status != twiliosim.StatusInProgress || c.StartTime == nil {
+		t.Fatalf("pausing after <Say>: %s, start %v", c.Status, c.StartTime)
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 func TestVoiceWebhookCarriesTwiliosParameters(t *testing.T) {
 	h := newHarness(t)
-	h.app.twiml("/voice", `<Response><Pause length="600"/></Response>`)
+	h.app.twiml("/voice", keepTalking)
 	sid, err := h.sim.PlaceInbound("+15551230001", "", "Pat Customer")
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestGETWebhooksCarryParametersInTheSignedURL(t *testing.T) {
 			c.VoiceMethod = http.MethodGet
 			c.VoiceURL += "?tenant=a%20b&x=1"
 		}, func(h *harness) {
-			h.app.twiml("/voice", `<Response><Pause length="600"/></Response>`)
+			h.app.twiml("/voice", keepTalking)
 			_, _ = h.sim.PlaceInbound("+15551230001", "", "")
 		}, "/voice"},
 		{"REST call with Method GET", nil, func(h *harness) {
