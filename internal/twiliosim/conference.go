@@ -440,9 +440,19 @@ func (s *Sim) stopMediaLocked(p *participant) {
 	}
 }
 
-// mediaLocked fetches and plays a wait, hold or announcement document on
-// the participant's call. Only <Play>, <Say>, <Pause> and <Redirect> are
-// allowed there; when the document runs out, the participant hears silence.
+// mediaLocked fetches and plays a wait or hold document on the
+// participant's call. Only <Play>, <Say>, <Pause> and <Redirect> are allowed
+// there. A wait document that ends is requested again, so the waitUrl plays
+// for as long as the participant waits (the music "loops"); a hold document
+// that ends leaves the participant in silence.
+//
+// Two guards keep a document from being requested in a tight loop: a wait
+// document that played nothing (empty, or nothing but verbs that are not
+// allowed) is not requested again, and a chain of more than maxRedirects
+// documents that played nothing ends in silence. A failure before anything
+// could be fetched means Twilio cannot establish the conference for a
+// waiting caller, who goes on with the TwiML after <Dial>; a failure later
+// on is logged and leaves silence.
 func (s *Sim) mediaLocked(p *participant, rawURL, method string, isWait bool) {
 	s.stopMediaLocked(p)
 	ctx, cancel := context.WithCancel(s.ctx)
@@ -451,7 +461,9 @@ func (s *Sim) mediaLocked(p *participant, rawURL, method string, isWait bool) {
 	c.hearing = "fetching " + rawURL
 	s.goTracked(func() {
 		target, m := rawURL, method
-		for hops := 0; hops <= maxRedirects && ctx.Err() == nil; hops++ {
+		fetched := false
+		quiet := 0 // documents in a row that played nothing
+		for ctx.Err() == nil {
 			doc, failure := s.fetchTwiML(ctx, c, m, target, nil)
 			if ctx.Err() != nil {
 				return
@@ -459,19 +471,37 @@ func (s *Sim) mediaLocked(p *participant, rawURL, method string, isWait bool) {
 			if failure != nil {
 				s.mu.Lock()
 				s.notifyLocked(c.sid, failure)
-				if isWait && p.status == "connected" && ctx.Err() == nil {
-					// Twilio cannot establish the conference for this caller,
-					// who goes on with the TwiML after <Dial>.
+				if isWait && !fetched && p.status == "connected" && ctx.Err() == nil {
 					s.leaveLocked(p, leaveAddFailed)
 				}
 				s.mu.Unlock()
+				if fetched {
+					break
+				}
 				return
 			}
-			next := s.playMedia(ctx, c, doc, target)
+			fetched = true
+			next, played := s.playMedia(ctx, c, doc, target)
+			if ctx.Err() != nil {
+				return
+			}
+			if played {
+				quiet = 0
+			} else {
+				quiet++
+			}
+			switch {
+			case quiet > maxRedirects:
+				next = ""
+			case next != "":
+				m = "POST"
+			case isWait && played:
+				next, m = rawURL, method
+			}
 			if next == "" {
 				break
 			}
-			target, m = next, "POST"
+			target = next
 		}
 		if ctx.Err() == nil {
 			s.setHearing(c, "silence")
@@ -479,31 +509,37 @@ func (s *Sim) mediaLocked(p *participant, rawURL, method string, isWait bool) {
 	})
 }
 
-// playMedia plays an audio-only document; it returns the URL a <Redirect>
-// points to, or "" at the end of the document.
-func (s *Sim) playMedia(ctx context.Context, c *call, doc *twimlDoc, docURL string) string {
+// playMedia plays an audio-only document. It returns the URL a <Redirect>
+// points to ("" at the end of the document or when the call moved on), and
+// whether anything was played.
+func (s *Sim) playMedia(ctx context.Context, c *call, doc *twimlDoc, docURL string) (next string, played bool) {
 	for _, verb := range doc.Verbs {
 		switch v := verb.(type) {
 		case twimlSay:
+			played = true
 			if !s.playLoop(ctx, c, "say: "+v.Text, sayLength(v.Text), v.Loop) {
-				return ""
+				return "", played
 			}
 		case twimlPlay:
+			played = true
 			if !s.playLoop(ctx, c, "play: "+resolve(docURL, v.URL), playPerLoop, v.Loop) {
-				return ""
+				return "", played
 			}
 		case twimlPause:
+			played = true
 			if !s.playFor(ctx, c, "pause", repeat(time.Second, v.Length)) {
-				return ""
+				return "", played
 			}
 		case twimlRedirect:
 			if v.URL == "" {
-				return docURL
+				return docURL, played
 			}
-			return resolve(docURL, v.URL)
+			return resolve(docURL, v.URL), played
 		default:
-			s.notifyLocking(c.sid, &hookFailure{Code: 12200, Message: "only <Play>, <Say>, <Pause> and <Redirect> are allowed in wait and hold music", URL: docURL})
+			// Twilio's own code for this: "Invalid Verb used in waitUrl,
+			// holdUrl, or announceUrl TwiML".
+			s.notifyLocking(c.sid, &hookFailure{Code: 13238, Message: "only <Play>, <Say>, <Pause> and <Redirect> are allowed in wait and hold music", URL: docURL})
 		}
 	}
-	return ""
+	return "", played
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	api "github.com/twilio/twilio-go/rest/api/v2010"
@@ -96,14 +97,105 @@ func TestWaitURLVariants(t *testing.T) {
 	}
 }
 
-func TestWaitDocumentRunsOutIntoSilence(t *testing.T) {
+// A wait document that ends is requested again, with the same parameters,
+// for as long as the participant waits; once the conference starts it is
+// no longer requested.
+func TestWaitDocumentIsRequestedAgainUntilTheConferenceStarts(t *testing.T) {
+	h := newHarness(t)
+	h.app.twiml("/voice", `<Response><Dial><Conference startConferenceOnEnter="false" waitUrl="/wait" waitMethod="GET">room</Conference></Dial></Response>`)
+	// 20 s at the harness's speed: a few requests a second.
+	h.app.twiml("/wait", `<Response><Say>One moment.</Say><Pause length="20"/></Response>`)
+	customer, err := h.sim.PlaceInbound("+15551230001", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := h.app.waitRequests("/wait", func(r []hookRequest) bool { return len(r) >= 3 })
+	for i, r := range got[:3] {
+		if r.Method != http.MethodGet || r.Query.Get("CallSid") != customer {
+			t.Fatalf("wait request %d = %s %v", i, r.Method, r.Query)
+		}
+	}
+	if c, _ := h.sim.State().Call(customer); c.Conference != "room" {
+		t.Fatalf("the waiting caller left the conference: %+v", c)
+	}
+
+	h.agentJoins("alice", `startConferenceOnEnter="true"`)
+	h.waitCall(customer, "in the started conference", func(c twiliosim.CallState) bool { return c.Hearing == "conference room" })
+	before := len(h.app.requests("/wait"))
+	// Hanging up and waiting for the call to complete is a full round
+	// through the simulator; a request already on its way may still land.
+	if err := h.sim.Hangup(customer); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(customer, twiliosim.StatusCompleted)
+	if after := len(h.app.requests("/wait")); after > before+1 {
+		t.Fatalf("the wait document was requested %d more times after the conference started", after-before)
+	}
+}
+
+// The guards against requesting a wait document in a tight loop.
+func TestWaitDocumentThatPlaysNothingIsNotRequestedAgain(t *testing.T) {
+	tests := []struct {
+		name, wait   string
+		notification int
+	}{
+		{"empty document", `<Response/>`, 0},
+		{"only a verb not allowed in wait music", `<Response><Hangup/></Response>`, 13238},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.app.twiml("/voice", `<Response><Dial><Conference startConferenceOnEnter="false" waitUrl="/wait">room</Conference></Dial></Response>`)
+			h.app.twiml("/wait", tt.wait)
+			sid, err := h.sim.PlaceInbound("+15551230001", "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := h.waitCall(sid, "silence", func(c twiliosim.CallState) bool { return c.Hearing == "silence" })
+			if c.Conference != "room" {
+				t.Fatalf("the caller left the conference: %+v", c)
+			}
+			if n := len(h.app.requests("/wait")); n != 1 {
+				t.Fatalf("a wait document that plays nothing was requested %d times", n)
+			}
+			if tt.notification != 0 && !hasNotification(h.sim.State(), sid, tt.notification) {
+				t.Fatalf("no %d notification: %+v", tt.notification, h.sim.State().Notifications)
+			}
+		})
+	}
+}
+
+// A wait document that fetched once and then fails is logged, and the
+// caller stays in the conference in silence; a first fetch that fails
+// still keeps the caller out of it (Twilio cannot establish the
+// conference).
+func TestWaitDocumentFailingLaterLeavesSilence(t *testing.T) {
 	h := newHarness(t)
 	h.app.twiml("/voice", `<Response><Dial><Conference startConferenceOnEnter="false" waitUrl="/wait">room</Conference></Dial></Response>`)
-	h.app.twiml("/wait", `<Response><Say>One moment.</Say></Response>`)
-	sid, _ := h.sim.PlaceInbound("+15551230001", "", "")
-	h.waitCall(sid, "silence after the wait document", func(c twiliosim.CallState) bool { return c.Hearing == "silence" })
-	if got := h.app.requests("/wait"); len(got) != 1 {
-		t.Fatalf("relative waitUrl fetched %d times, want once", len(got))
+	var mu sync.Mutex
+	served := 0
+	h.app.handle("/wait", func(hookRequest) reply {
+		mu.Lock()
+		defer mu.Unlock()
+		served++
+		if served > 1 {
+			return reply{status: http.StatusInternalServerError}
+		}
+		return reply{contentType: "text/xml", body: `<Response><Say>One moment.</Say></Response>`}
+	})
+	sid, err := h.sim.PlaceInbound("+15551230001", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := h.waitCall(sid, "silence after the failed request", func(c twiliosim.CallState) bool { return c.Hearing == "silence" })
+	if c.Conference != "room" || c.Status != twiliosim.StatusInProgress {
+		t.Fatalf("caller after the wait document failed: %+v", c)
+	}
+	if n := len(h.app.requests("/wait")); n != 2 {
+		t.Fatalf("wait document requested %d times, want 2 (no retry after the failure)", n)
+	}
+	if !hasNotification(h.sim.State(), sid, 11200) {
+		t.Fatalf("no 11200 notification: %+v", h.sim.State().Notifications)
 	}
 }
 
