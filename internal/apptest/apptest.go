@@ -296,3 +296,49 @@ func NewJar() http.CookieJar {
 	jar, _ := cookiejar.New(nil)
 	return jar
 }
+
+// PostRaw sends body exactly as given, with the CSRF header, for requests
+// a form encoder could not produce (a broken percent-encoding, say).
+func (c *Client) PostRaw(path, contentType, body string) (int, string) {
+	c.env.T.Helper()
+	req, _ := http.NewRequest(http.MethodPost, c.env.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("HX-Request", "true")
+	req.Header.Set("X-CSRF-Token", c.CSRF)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		c.env.T.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out)
+}
+
+// WaitSettled waits until n conferences, each a customer and one agent
+// who joined them, have had every status callback applied: the simulator
+// has recorded the answer to both participant-join callbacks of each, and
+// the database holds the three receipts of each (both joins and
+// conference-start, which the simulator sends after them). The simulator
+// records a callback only once the app has answered it, so after this no
+// callback of theirs is in flight and the state stays as it is until a
+// test changes it.
+func (e *Env) WaitSettled(n int) {
+	e.T.Helper()
+	// Polled: the simulator records a delivery without announcing a
+	// change of state, so WaitSim would not wake up for it.
+	e.WaitDB(strconv.Itoa(2*n)+" participant-join callbacks answered and "+strconv.Itoa(3*n)+" conference callbacks applied", func(ctx context.Context) (bool, error) {
+		joins := 0
+		for _, c := range e.Sim.State().Calls {
+			for _, w := range Requests(c) {
+				if w.Params["StatusCallbackEvent"] == "participant-join" {
+					joins++
+				}
+			}
+		}
+		if joins != 2*n {
+			return false, nil
+		}
+		receipts, err := e.App.DB.NewSelect().Table("webhook_receipts").Count(ctx)
+		return receipts == int64(3*n), err
+	})
+}
