@@ -334,9 +334,17 @@ func (h *Handlers) voiceConference(c echo.Context) error {
 
 // limit cuts a value Twilio relays from the caller's network to a sane size
 // and makes it text both databases store: valid UTF-8 without NUL bytes,
-// never cut inside a character.
+// never cut inside a character. Other control characters become spaces:
+// a caller's name is shown on one line, and a line break in it has no
+// business reaching a page or an event stream.
 func limit(s string, n int) string {
 	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
 	if len(s) > n {
 		return strings.ToValidUTF8(s[:n], "")
 	}

@@ -246,7 +246,9 @@ func (u *update) appendTo(bufs net.Buffers, seen int64) net.Buffers {
 }
 
 // encode writes a message as a Server-Sent Event; each line of the data
-// gets its own data: line, as the format requires.
+// gets its own data: line, as the format requires. A lone carriage return
+// ends a line too, for the browser's parser: left in the data, one in a
+// caller's name would start a field of its own (an id: or event: line).
 func encode(m Message) *frame {
 	var b strings.Builder
 	b.Grow(len(m.Data) + len(m.Event) + 64)
@@ -260,7 +262,7 @@ func encode(m Message) *frame {
 		b.WriteString(m.Event)
 		b.WriteByte('\n')
 	}
-	data := strings.ReplaceAll(m.Data, "\r\n", "\n")
+	data := lineEnds.Replace(m.Data)
 	for {
 		line, rest, more := strings.Cut(data, "\n")
 		b.WriteString("data: ")
@@ -274,6 +276,9 @@ func encode(m Message) *frame {
 	b.WriteByte('\n')
 	return &frame{id: m.ID, activity: m.Event == EventActivity, wire: []byte(b.String())}
 }
+
+// lineEnds turns each of the line endings Server-Sent Events know into \n.
+var lineEnds = strings.NewReplacer("\r\n", "\n", "\r", "\n")
 
 // restamp returns a copy of f with the id id.
 func restamp(f *frame, id int64) *frame {
