@@ -149,12 +149,12 @@ func (v *Views) Audiences(ctx context.Context, ev models.Event) ([]Audience, boo
 // history holds what rendering a batch of events needs to look up, each
 // thing read once however many events refer to it.
 type history struct {
-	v      *Views
-	names  map[string]string // identity -> name
-	byID   map[int64]string  // agent id -> name
-	calls  map[int64]*models.Call
-	agents map[int64][]int64 // call id -> agents who had a leg on it
-	lines  map[int64]string  // event id -> its rendered line
+	v     *Views
+	names map[string]string // identity -> name
+	byID  map[int64]string  // agent id -> name
+	calls map[int64]*models.Call
+	spans map[int64][]span // call id -> when each agent was on it
+	lines map[int64]string // event id -> its rendered line
 }
 
 func (v *Views) history(ctx context.Context) (*history, error) {
@@ -162,7 +162,7 @@ func (v *Views) history(ctx context.Context) (*history, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &history{v: v, names: map[string]string{}, byID: map[int64]string{}, calls: map[int64]*models.Call{}, agents: map[int64][]int64{}, lines: map[int64]string{}}
+	h := &history{v: v, names: map[string]string{}, byID: map[int64]string{}, calls: map[int64]*models.Call{}, spans: map[int64][]span{}, lines: map[int64]string{}}
 	for _, a := range agents {
 		h.names[a.Identity] = a.Name
 		h.byID[a.ID] = a.Name
@@ -170,9 +170,17 @@ func (v *Views) history(ctx context.Context) (*history, error) {
 	return h, nil
 }
 
-// load reads a call and who was on it, once.
+// span is a stretch of a call's history, in event ids, during which an
+// agent took part in it: from the offer (or their joining) to their leaving
+// it, the offer being missed, or the call ending. last is 0 while it lasts.
+type span struct {
+	agent       int64
+	first, last int64
+}
+
+// load reads a call and when each agent took part in it, once.
 func (h *history) load(ctx context.Context, callID int64) error {
-	if _, done := h.agents[callID]; done {
+	if _, done := h.spans[callID]; done {
 		return nil
 	}
 	c, err := models.CallByID(ctx, h.v.DB, callID)
@@ -180,21 +188,51 @@ func (h *history) load(ctx context.Context, callID int64) error {
 		return err
 	}
 	h.calls[callID] = c
-	legs, err := models.LegsForCall(ctx, h.v.DB, callID)
+	events, err := models.EventsForCall(ctx, h.v.DB, callID)
 	if err != nil {
 		return err
 	}
-	on := []int64{}
-	for _, l := range legs {
-		on = append(on, l.AgentID)
-	}
-	h.agents[callID] = on
+	h.spans[callID] = spansOf(events)
 	return nil
 }
 
+// spansOf works out, from a call's events in id order, when each agent was
+// part of it. An agent offered a call who declined it, or who left it,
+// must not go on hearing about it: what happens next is another agent's
+// call. An event that only names an agent out of a span (their own
+// transfer failing after they left, say) is theirs to see, but opens
+// nothing.
+func spansOf(events []models.Event) []span {
+	spans := []span{}
+	open := map[int64]int{} // agent -> index of their open span
+	for _, ev := range events {
+		switch ev.Kind {
+		case callflow.EventCallOffered, callflow.EventCallAnswered, callflow.EventParticipantJoined, callflow.EventTransferCompleted:
+			if ev.AgentID == 0 {
+				continue
+			}
+			if _, ok := open[ev.AgentID]; !ok {
+				open[ev.AgentID] = len(spans)
+				spans = append(spans, span{agent: ev.AgentID, first: ev.ID})
+			}
+		case callflow.EventOfferMissed, callflow.EventParticipantLeft:
+			if i, ok := open[ev.AgentID]; ok && ev.AgentID != 0 {
+				spans[i].last = ev.ID
+				delete(open, ev.AgentID)
+			}
+		case callflow.EventCallEnded:
+			for agent, i := range open {
+				spans[i].last = ev.ID
+				delete(open, agent)
+			}
+		}
+	}
+	return spans
+}
+
 // visible says whether an audience may see an event's line of history: the
-// board sees everything; an agent sees their own presence and the calls
-// they are or were on, never another agent's calls.
+// board sees everything; an agent sees their own presence, and a call's
+// history only while they took part in it, never another agent's calls.
 func (h *history) visible(ctx context.Context, aud Audience, ev models.Event) (bool, error) {
 	if aud.Board {
 		return true, nil
@@ -202,11 +240,14 @@ func (h *history) visible(ctx context.Context, aud Audience, ev models.Event) (b
 	if ev.Kind == callflow.EventPresence || ev.CallID == 0 {
 		return ev.AgentID == aud.AgentID, nil
 	}
+	if ev.AgentID == aud.AgentID {
+		return true, nil
+	}
 	if err := h.load(ctx, ev.CallID); err != nil {
 		return false, err
 	}
-	for _, id := range h.agents[ev.CallID] {
-		if id == aud.AgentID {
+	for _, s := range h.spans[ev.CallID] {
+		if s.agent == aud.AgentID && ev.ID >= s.first && (s.last == 0 || ev.ID <= s.last) {
 			return true, nil
 		}
 	}
