@@ -450,3 +450,51 @@ func TestStateJSONOverHTTP(t *testing.T) {
 	}
 	_ = url.Values{}
 }
+
+// Twilio: a participant with startConferenceOnEnter=false who joins a
+// conference that has not started is muted and hears wait music. The
+// state's "heard" shows it; the participant's own Muted setting, which the
+// REST resource and the callbacks report, stays what it was set to.
+func TestWaitingParticipantIsNotHeard(t *testing.T) {
+	h := newHarness(t)
+	customer := h.customerWaits(`statusCallback="/conf-events" statusCallbackEvent="join"`)
+	conf := h.waitConference("room", "customer hearing the wait music", func(c twiliosim.ConferenceState) bool {
+		p, ok := c.Participant(customer)
+		return ok && strings.Contains(p.Hearing, "music.mp3")
+	})
+	if p, _ := conf.Participant(customer); p.Heard || p.Muted || p.Status != "connected" {
+		t.Fatalf("waiting participant = %+v, want connected and not heard, with its Muted setting false", p)
+	}
+	rest, err := h.tw.Api.FetchParticipant(conf.SID, customer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *rest.Muted {
+		t.Fatal("REST reports the waiting participant's muted setting as true")
+	}
+	join := h.app.waitRequests("/conf-events", untilEvent("CallSid", customer))[0].Form
+	if join.Get("StatusCallbackEvent") != "participant-join" || join.Get("Muted") != "false" {
+		t.Fatalf("join callback = %v", join)
+	}
+
+	agent := h.agentJoins("alice", `startConferenceOnEnter="true"`)
+	conf = h.waitConference("room", "started", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfInProgress })
+	for _, sid := range []string{customer, agent} {
+		if p, _ := conf.Participant(sid); !p.Heard {
+			t.Fatalf("participant %s in the started conference is not heard: %+v", sid, p)
+		}
+	}
+
+	if _, err := h.tw.Api.UpdateParticipant(conf.SID, agent, (&api.UpdateParticipantParams{}).SetMuted(true)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.tw.Api.UpdateParticipant(conf.SID, customer, (&api.UpdateParticipantParams{}).SetHold(true)); err != nil {
+		t.Fatal(err)
+	}
+	conf, _ = h.sim.State().Conference("room")
+	for _, sid := range []string{customer, agent} {
+		if p, _ := conf.Participant(sid); p.Heard {
+			t.Fatalf("muted or held participant %s is heard: %+v", sid, p)
+		}
+	}
+}

@@ -68,6 +68,12 @@ type ParticipantState struct {
 	StartConferenceOnEnter bool   `json:"start_conference_on_enter"`
 	EndConferenceOnExit    bool   `json:"end_conference_on_exit"`
 	Hearing                string `json:"hearing,omitempty"`
+	// Heard tells whether the others in the conference hear this
+	// participant. Muted is only the participant's own setting, as Twilio
+	// reports it; a participant waiting for the conference to start is
+	// muted by the conference as well (Twilio: "they are muted and hear
+	// background music"), and one on hold is not heard either.
+	Heard bool `json:"heard"`
 }
 
 // PhoneState is a browser phone with open event streams.
@@ -110,6 +116,7 @@ func (s *Sim) stateLocked() State {
 					CallSID: p.call.sid, Label: p.label, Status: p.status, Hold: p.hold, Muted: p.muted,
 					Coaching: p.coaching, CallSIDToCoach: p.coach, StartConferenceOnEnter: p.startOnEnter,
 					EndConferenceOnExit: p.endOnExit, Hearing: p.call.hearing,
+					Heard: p.status == "connected" && conf.started && !p.muted && !p.hold,
 				})
 			}
 		}
@@ -431,7 +438,7 @@ th{background:#f0f4f8}code{font-size:.85rem}form{margin:1rem 0}
 {{else}}<tr><td colspan="9">No calls yet.</td></tr>{{end}}</table>
 <h2>Conferences</h2>
 <table><tr><th>Conference</th><th>Name</th><th>Status</th><th>Participants</th><th>Ended because</th></tr>
-{{range .State.Conferences}}<tr><td><code>{{.SID}}</code></td><td>{{.FriendlyName}}</td><td>{{.Status}}</td><td>{{range .Participants}}<div><code>{{.CallSID}}</code> {{.Label}} {{.Status}}{{if .Hold}} on hold{{end}}{{if .Muted}} muted{{end}}{{if .EndConferenceOnExit}} ends-on-exit{{end}}{{if .Coaching}} coaching{{end}} — {{.Hearing}}</div>{{end}}</td><td>{{.ReasonConferenceEnded}}</td></tr>
+{{range .State.Conferences}}<tr><td><code>{{.SID}}</code></td><td>{{.FriendlyName}}</td><td>{{.Status}}</td><td>{{range .Participants}}<div><code>{{.CallSID}}</code> {{.Label}} {{.Status}}{{if .Hold}} on hold{{end}}{{if .Muted}} muted{{end}}{{if and (eq .Status "connected") (not .Heard) (not .Muted) (not .Hold)}} not heard (waiting for the conference to start){{end}}{{if .EndConferenceOnExit}} ends-on-exit{{end}}{{if .Coaching}} coaching{{end}} — {{.Hearing}}</div>{{end}}</td><td>{{.ReasonConferenceEnded}}</td></tr>
 {{else}}<tr><td colspan="5">No conferences yet.</td></tr>{{end}}</table>
 <h2>Notifications</h2>
 <table><tr><th>When</th><th>Call</th><th>Code</th><th>Message</th><th>URL</th></tr>
