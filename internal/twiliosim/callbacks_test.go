@@ -242,6 +242,48 @@ func TestParticipantsAPIDefaultConferenceEventsAreStartAndEnd(t *testing.T) {
 	}, *alice.ConferenceSid)
 }
 
+// TwiML's statusCallbackEvent has no default: Twilio sends a <Conference>
+// statusCallback only the events listed, so a statusCallback alone gets
+// nothing (unlike the Participants API, whose default is "start end").
+func TestTwiMLConferenceStatusCallbackWithoutEventsGetsNothing(t *testing.T) {
+	h := newHarness(t)
+	h.app.twiml("/voice", `<Response><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="true" waitUrl=""
+		statusCallback="/conf-events">room</Conference></Dial></Response>`)
+	customer, err := h.sim.PlaceInbound("+15551230001", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitCall(customer, "customer waiting", func(c twiliosim.CallState) bool { return c.Conference == "room" })
+	h.agentJoins("alice", `startConferenceOnEnter="true"`)
+	h.waitConference("room", "started", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfInProgress })
+	if err := h.sim.Hangup(customer); err != nil {
+		t.Fatal(err)
+	}
+	h.waitConference("room", "ended", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfCompleted })
+
+	// Absence needs a barrier: a second conference, with the Participants
+	// API's default events, ends after the first. Its conference-end is
+	// queued after anything the first conference could have sent, so once
+	// it has arrived the first conference's events would have too.
+	p, err := h.tw.Api.CreateParticipant("barrier", (&api.CreateParticipantParams{}).SetFrom(testNumber).SetTo("client:bob").
+		SetConferenceStatusCallback(h.app.url("/barrier")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ringingClient("bob")
+	if err := h.sim.Accept(*p.CallSid); err != nil {
+		t.Fatal(err)
+	}
+	h.waitConference("barrier", "bob in", func(c twiliosim.ConferenceState) bool { return len(c.Participants) == 1 && c.Participants[0].Status == "connected" })
+	if err := h.sim.Hangup(*p.CallSid); err != nil {
+		t.Fatal(err)
+	}
+	h.app.waitRequests("/barrier", untilEvent("StatusCallbackEvent", "conference-end"))
+	if got := h.app.requests("/conf-events"); len(got) != 0 {
+		t.Fatalf("a statusCallback without statusCallbackEvent got %d events, first %v", len(got), got[0].Form)
+	}
+}
+
 // An API participant whose phone rings out leaves with its call's own
 // status (no-answer), not "canceled".
 func TestParticipantThatRingsOutLeavesWithNoAnswer(t *testing.T) {

@@ -624,6 +624,8 @@ func (s *Sim) participantsCollection(r *http.Request) (restReply, *apiError) {
 	}
 	spec.coaching = f.boolean("Coaching", spec.coach != "")
 	if !f.has("ConferenceStatusCallbackEvent") {
+		// Twilio's documented default for the Participants API; TwiML's
+		// statusCallbackEvent has none (see dialConference).
 		spec.statusEvents = []string{"start", "end"}
 	}
 	cb, cbMethod := f.webURL("StatusCallback"), orPost(f.method("StatusCallbackMethod"))

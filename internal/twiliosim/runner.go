@@ -285,7 +285,11 @@ func (s *Sim) dialConference(ctx context.Context, c *call, d twiml.Dial, conf tw
 		coach:          conf.Coach,
 		statusCallback: resolve(docURL, conf.StatusCallback),
 		statusMethod:   conf.StatusCallbackMethod,
-		statusEvents:   conf.StatusCallbackEvent,
+		// Twilio sends the statusCallback only the events listed in
+		// statusCallbackEvent, which has no default: a statusCallback alone
+		// gets nothing. (The Participants API differs: its
+		// ConferenceStatusCallbackEvent defaults to "start end".)
+		statusEvents: conf.StatusCallbackEvent,
 	}
 	if spec.coach != "" {
 		spec.coaching = true
