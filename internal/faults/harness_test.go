@@ -27,6 +27,7 @@ import (
 
 	"github.com/warmtransfer/warmtransfer/internal/app"
 	"github.com/warmtransfer/warmtransfer/internal/apptest"
+	"github.com/warmtransfer/warmtransfer/internal/twiliosig"
 	"github.com/warmtransfer/warmtransfer/internal/twiliosim"
 	"github.com/warmtransfer/warmtransfer/models"
 )
@@ -306,6 +307,9 @@ type sse struct {
 	cancel context.CancelFunc
 	last   int64
 	mu     sync.Mutex
+	// shown is each fragment as the test has read it last: what the page
+	// shows at that point.
+	shown map[string]string
 }
 
 type sseEvent struct {
@@ -325,7 +329,7 @@ func (b *browser) stream(lastID int64) *sse {
 		cancel()
 		b.t.Fatalf("opening the event stream: %v", err)
 	}
-	s := &sse{events: make(chan sseEvent, 4096), cancel: cancel, last: lastID}
+	s := &sse{events: make(chan sseEvent, 4096), cancel: cancel, last: lastID, shown: map[string]string{}}
 	go func() {
 		defer close(s.events)
 		defer resp.Body.Close()
@@ -375,6 +379,7 @@ func (s *sse) until(t *testing.T, what string, cond func(sseEvent) bool) []sseEv
 				t.Fatalf("the stream ended before %s", what)
 			}
 			got = append(got, ev)
+			s.shown[ev.Event] = ev.Data
 			if cond(ev) {
 				return got
 			}
@@ -382,6 +387,16 @@ func (s *sse) until(t *testing.T, what string, cond func(sseEvent) bool) []sseEv
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
+}
+
+// showing waits until the page shows the fragment of event as cond wants
+// it: already, or after the events to come.
+func (s *sse) showing(t *testing.T, what, event string, cond func(data string) bool) {
+	t.Helper()
+	if data, ok := s.shown[event]; ok && cond(data) {
+		return
+	}
+	s.until(t, what, func(ev sseEvent) bool { return ev.Event == event && cond(ev.Data) })
 }
 
 func (s *sse) lastID() int64 {
@@ -414,5 +429,90 @@ func waitDB(t *testing.T, what string, cond func(ctx context.Context) (bool, err
 		}
 		poll := time.NewTimer(20 * time.Millisecond) // polling with a deadline
 		<-poll.C
+	}
+}
+
+// postSigned sends a webhook to sendURL signed, as Twilio signs, over
+// signedURL (the address Twilio was given) and returns the status.
+func postSigned(sendURL, signedURL string, form url.Values) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, sendURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set(twiliosig.Header, twiliosig.Sign(authToken, signedURL, form))
+	resp, err := (&http.Client{Timeout: waitLimit}).Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// rings counts the calls Twilio placed to each browser phone: one per
+// offer, so an agent rung twice for one offer shows as one ring too many.
+func rings(st twiliosim.State) map[string]int {
+	n := map[string]int{}
+	for _, c := range st.Calls {
+		if identity, ok := strings.CutPrefix(c.To, "client:"); ok {
+			n[identity]++
+		}
+	}
+	return n
+}
+
+// html parses a fragment an event carried.
+func html(t *testing.T, data string) *goquery.Document {
+	t.Helper()
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// presences reads each agent's presence from the board's agent rows.
+func presences(doc *goquery.Document) map[string]string {
+	got := map[string]string{}
+	doc.Find(`tr[data-testid^="agent-row-"]`).Each(func(_ int, row *goquery.Selection) {
+		id, _ := row.Attr("data-testid")
+		p, _ := row.Attr("data-presence")
+		got[strings.TrimPrefix(id, "agent-row-")] = p
+	})
+	return got
+}
+
+// logState logs what Twilio, the balancer (when there is one) and
+// PostgreSQL (when db is on it) saw, for a failed test's reader.
+func logState(t *testing.T, tw *twilio, lb *balancer, db *bun.DB) {
+	st := tw.sim.State()
+	for _, c := range st.Calls {
+		t.Logf("sim call %s %s->%s %s conf=%s hearing=%q", c.SID, c.From, c.To, c.Status, c.Conference, c.Hearing)
+	}
+	for _, c := range st.Conferences {
+		t.Logf("sim conference %s %s %d participants", c.FriendlyName, c.Status, len(c.Participants))
+	}
+	for _, n := range st.Notifications {
+		t.Logf("sim notification %s %d %s %s", n.CallSID, n.ErrorCode, n.Message, n.URL)
+	}
+	if lb != nil {
+		for _, s := range lb.requests() {
+			t.Logf("balancer: %s %s call %s -> %d", s.Instance, s.Path, s.CallSID, s.Status)
+		}
+	}
+	if db == nil || db.Dialect().Name().String() != "pg" {
+		return
+	}
+	rows, err := db.QueryContext(context.Background(), `SELECT pid, coalesce(state,''), coalesce(wait_event_type,''), coalesce(wait_event,''), left(query, 160) FROM pg_stat_activity WHERE datname = current_database()`)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid int
+		var state, wt, we, q string
+		_ = rows.Scan(&pid, &state, &wt, &we, &q)
+		t.Logf("pg %d %s %s/%s %s", pid, state, wt, we, q)
 	}
 }
