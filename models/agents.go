@@ -207,6 +207,21 @@ func AvailableAgents(ctx context.Context, db bun.IDB, limit int) ([]Agent, error
 	return agents, nil
 }
 
+// SignOutIdleAgents takes every agent who is not on a call off routing
+// (offline as of at), for when every session has ended at once.
+func SignOutIdleAgents(ctx context.Context, db bun.IDB, at time.Time) error {
+	_, err := db.NewUpdate().Model((*Agent)(nil)).
+		Set("presence = ?", PresenceOffline).
+		Set("presence_since = ?", at).
+		Set("updated_at = ?", at).
+		Where("presence IN (?)", bun.In([]Presence{PresenceAvailable, PresenceAway, PresenceWrapUp})).
+		Exec(ctx)
+	if err != nil {
+		return wrapErr("sign out idle agents", err)
+	}
+	return nil
+}
+
 // MarkAgentsBusy sets the agents with the given IDs busy as of at, in one
 // statement.
 func MarkAgentsBusy(ctx context.Context, db bun.IDB, ids []int64, at time.Time) error {

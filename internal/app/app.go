@@ -104,6 +104,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		db.Close()
 		return nil, err
 	}
+	if cfg.SessionSecretGenerated {
+		// The sessions of an earlier run were signed with another secret
+		// and cannot be read any more: nobody is signed in, so nobody
+		// idle may be offered a call until they sign in again.
+		if err := models.SignOutIdleAgents(ctx, db, time.Now()); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	a := &App{Config: cfg, DB: db, Log: log}
 	if err := a.build(o); err != nil {
 		db.Close()
@@ -323,7 +332,8 @@ func (a *App) SeedDemoAccounts(ctx context.Context) ([]DemoAccount, error) {
 }
 
 // UpsertAgent creates an agent, or resets the name, role and password of an
-// existing one (which also signs them out everywhere).
+// existing one (which also signs them out everywhere, and so takes them off
+// routing unless they are on a call).
 func UpsertAgent(ctx context.Context, db bun.IDB, identity, name string, role models.Role, password string) error {
 	if !auth.ValidClientIdentity(identity) {
 		return fmt.Errorf("app: %q is not a valid identity (letters, digits, _ . - @)", identity)
@@ -344,7 +354,12 @@ func UpsertAgent(ctx context.Context, db bun.IDB, identity, name string, role mo
 	}
 	existing.Name, existing.Role, existing.PasswordHash, existing.Disabled = name, role, hash, false
 	existing.SessionEpoch++
-	return models.UpdateAgent(ctx, db, existing, "name", "role", "password_hash", "disabled", "session_epoch")
+	columns := []string{"name", "role", "password_hash", "disabled", "session_epoch"}
+	if existing.Presence != models.PresenceBusy && existing.Presence != models.PresenceOffline {
+		existing.Presence, existing.PresenceSince = models.PresenceOffline, time.Now()
+		columns = append(columns, "presence", "presence_since")
+	}
+	return models.UpdateAgent(ctx, db, existing, columns...)
 }
 
 func randomHex(n int) string {
