@@ -2,6 +2,6 @@
 
 package callflow_test
 
-// The race detector slows the pure-Go SQLite driver many times over; the
-// full 1,000 orderings run without it.
+// The race detector slows every database call many times over (the pure-Go
+// SQLite driver most); the full 1,000 orderings run without it.
 const orderings = 100
