@@ -222,6 +222,8 @@ func TestBadRESTInputGetsTwiliosErrorAndChangesNothing(t *testing.T) {
 		{rawRequest{name: "participant with MaxParticipants 1", method: "POST", path: parts, body: newPart + "MaxParticipants=1"}, 400, 20001},
 		{rawRequest{name: "participant with MaxParticipants 251", method: "POST", path: parts, body: newPart + "MaxParticipants=251"}, 400, 20001},
 		{rawRequest{name: "participant with bad Timeout", method: "POST", path: parts, body: newPart + "Timeout=1.5"}, 400, 20001},
+		{rawRequest{name: "participant with Timeout under 5", method: "POST", path: parts, body: newPart + "Timeout=4"}, 400, 20001},
+		{rawRequest{name: "participant with Timeout over 600", method: "POST", path: parts, body: newPart + "Timeout=601"}, 400, 20001},
 		{rawRequest{name: "participant with bad WaitUrl", method: "POST", path: parts, body: newPart + "WaitUrl=music.mp3"}, 400, 21205},
 		{rawRequest{name: "participant with bad WaitMethod", method: "POST", path: parts, body: newPart + "WaitMethod=PATCH"}, 400, 20001},
 		{rawRequest{name: "participant with bad ConferenceStatusCallback", method: "POST", path: parts, body: newPart + "ConferenceStatusCallback=nope"}, 400, 21205},
@@ -235,6 +237,8 @@ func TestBadRESTInputGetsTwiliosErrorAndChangesNothing(t *testing.T) {
 
 		// Participants: update.
 		{rawRequest{name: "participant bad Hold", method: "POST", path: partURL, body: "Hold=maybe"}, 400, 20001},
+		{rawRequest{name: "participant bad Muted", method: "POST", path: partURL, body: "Muted=perhaps"}, 400, 20001},
+		{rawRequest{name: "participant Muted 1", method: "POST", path: partURL, body: "Muted=1"}, 400, 20001},
 		{rawRequest{name: "participant bad HoldUrl", method: "POST", path: partURL, body: "Hold=true&HoldUrl=hold.mp3"}, 400, 21205},
 		{rawRequest{name: "participant bad HoldMethod", method: "POST", path: partURL, body: "Hold=true&HoldMethod=PUT"}, 400, 20001},
 		{rawRequest{name: "participant bad EndConferenceOnExit", method: "POST", path: partURL, body: "EndConferenceOnExit=sometimes"}, 400, 20001},

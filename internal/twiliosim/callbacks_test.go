@@ -274,7 +274,9 @@ func TestTwiMLConferenceStatusCallbackWithoutEventsGetsNothing(t *testing.T) {
 	if err := h.sim.Accept(*p.CallSid); err != nil {
 		t.Fatal(err)
 	}
-	h.waitConference("barrier", "bob in", func(c twiliosim.ConferenceState) bool { return len(c.Participants) == 1 && c.Participants[0].Status == "connected" })
+	h.waitConference("barrier", "bob in", func(c twiliosim.ConferenceState) bool {
+		return len(c.Participants) == 1 && c.Participants[0].Status == "connected"
+	})
 	if err := h.sim.Hangup(*p.CallSid); err != nil {
 		t.Fatal(err)
 	}

@@ -556,7 +556,10 @@ func (s *Sim) conferenceForParticipantsLocked(r *http.Request, create bool) (*co
 	ref := r.PathValue("conf")
 	if conf := s.confs[ref]; conf != nil {
 		if create && conf.status == ConfCompleted {
-			return nil, "", newAPIError(http.StatusBadRequest, 20404, "Conference %s has already completed", ref)
+			// The Participants resource covers only conferences that have
+			// not completed; a completed one has none to add to, which
+			// Twilio answers as a resource that does not exist.
+			return nil, "", notFound(r)
 		}
 		return conf, conf.name, nil
 	}
@@ -630,7 +633,8 @@ func (s *Sim) participantsCollection(r *http.Request) (restReply, *apiError) {
 	}
 	cb, cbMethod := f.webURL("StatusCallback"), orPost(f.method("StatusCallbackMethod"))
 	events := f.events("StatusCallbackEvent", callProgressEvents...)
-	timeout := f.integer("Timeout", 60, 1, 600)
+	// Twilio documents a participant's Timeout as 5 to 600 seconds.
+	timeout := f.integer("Timeout", 60, 5, 600)
 	if f.err != nil {
 		return restReply{}, f.err
 	}
@@ -729,9 +733,8 @@ func (s *Sim) participantInstance(r *http.Request) (restReply, *apiError) {
 	}
 
 	f := &form{values: r.PostForm}
-	// Twilio reads any Muted value other than "true" as false.
-	mutedSet := f.has("Muted")
-	muted := strings.EqualFold(f.str("Muted"), "true")
+	// Muted is read as strictly as on create: true or false, else 20001.
+	mutedSet, muted := f.has("Muted"), f.boolean("Muted", p.muted)
 	holdSet, hold := f.has("Hold"), f.boolean("Hold", p.hold)
 	holdURL, holdMethod := f.webURL("HoldUrl"), f.method("HoldMethod")
 	eoeSet, eoe := f.has("EndConferenceOnExit"), f.boolean("EndConferenceOnExit", p.endOnExit)

@@ -311,3 +311,50 @@ func TestRESTParticipantErrors(t *testing.T) {
 		t.Fatalf("rejected requests changed the state: %+v", st)
 	}
 }
+
+// A completed conference has no participants to add to: Twilio answers
+// with its not-found error, and the status and code agree (404, 20404).
+// Its friendly name, though, names a new conference.
+func TestAddingAParticipantToACompletedConference(t *testing.T) {
+	h := newHarness(t)
+	customer := h.customerWaits("")
+	h.waitCall(customer, "waiting", func(c twiliosim.CallState) bool { return c.Conference == "room" })
+	conf, _ := h.sim.State().Conference("room")
+	if _, err := h.tw.Api.UpdateConference(conf.SID, (&api.UpdateConferenceParams{}).SetStatus("completed")); err != nil {
+		t.Fatal(err)
+	}
+	h.waitConference("room", "ended", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfCompleted })
+
+	_, err := h.tw.Api.CreateParticipant(conf.SID, (&api.CreateParticipantParams{}).SetFrom(testNumber).SetTo("client:bob"))
+	assertTwilioError(t, err, 404, 20404)
+	for _, c := range h.sim.State().Calls {
+		if c.To == "client:bob" {
+			t.Fatalf("a refused participant was called: %+v", c)
+		}
+	}
+
+	p, err := h.tw.Api.CreateParticipant("room", (&api.CreateParticipantParams{}).SetFrom(testNumber).SetTo("client:bob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *p.ConferenceSid == conf.SID {
+		t.Fatal("a participant added by name joined the completed conference")
+	}
+}
+
+// Twilio documents a participant's Timeout as 5 to 600 seconds, both ends
+// included.
+func TestParticipantTimeoutBounds(t *testing.T) {
+	h := newHarness(t)
+	for _, timeout := range []int{5, 600} {
+		if _, err := h.tw.Api.CreateParticipant("room", (&api.CreateParticipantParams{}).SetFrom(testNumber).
+			SetTo("client:bob").SetTimeout(timeout)); err != nil {
+			t.Fatalf("Timeout %d: %v", timeout, err)
+		}
+	}
+	for _, timeout := range []int{4, 601} {
+		_, err := h.tw.Api.CreateParticipant("room", (&api.CreateParticipantParams{}).SetFrom(testNumber).
+			SetTo("client:carol").SetTimeout(timeout))
+		assertTwilioError(t, err, 400, 20001)
+	}
+}
