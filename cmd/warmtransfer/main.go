@@ -17,6 +17,9 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	// WT_TIMEZONE names a zone; a container image may have no zone
+	// database of its own.
+	_ "time/tzdata"
 
 	"github.com/warmtransfer/warmtransfer/internal/app"
 	"github.com/warmtransfer/warmtransfer/internal/config"

@@ -164,7 +164,7 @@ func (a *App) build(o options) error {
 	a.Service = callflow.New(a.DB, telephony.NewTwilio(client), publicURLs(cfg.PublicURL), pub,
 		callflow.Config{
 			Number: number, RingTimeout: o.ringTimeout, WrapUp: cfg.WrapUp, MaxMissedOffers: cfg.MaxMissedOffers,
-			DispatchInBackground: true, ServiceLevelTarget: cfg.ServiceLevelTarget,
+			DispatchInBackground: true, ServiceLevelTarget: cfg.ServiceLevelTarget, Location: cfg.Location,
 			ObserveWrite: m.ObserveWrite},
 		a.Log.With("component", "callflow"))
 

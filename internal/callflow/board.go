@@ -27,14 +27,15 @@ const (
 // BoardView is everything the manager's board shows.
 type BoardView struct {
 	Active []CallSummary
-	// EndedToday are the calls that ended since midnight UTC, newest first
+	// EndedToday are the calls that ended since midnight, newest first
 	// (the latest 50).
 	EndedToday []CallSummary
 	Agents     []AgentSummary
 	Waiting    int
 	// OldestWaitingSince is when the longest-waiting caller called.
 	OldestWaitingSince time.Time
-	// Today is when the board's day began: midnight UTC.
+	// Today is when the board's day began: midnight in the contact
+	// center's time zone.
 	Today time.Time
 	// ServiceLevel is how quickly today's callers were answered.
 	ServiceLevel ServiceLevel
@@ -290,10 +291,14 @@ func timeline(events []models.Event, n names, transfers map[int64]*models.Transf
 	return out
 }
 
-// startOfDay is midnight UTC of t's day: where the board's "today" begins.
-func startOfDay(t time.Time) time.Time {
-	y, m, d := t.UTC().Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+// startOfDay is midnight of t's day in loc (UTC when nil): where the
+// board's "today" begins.
+func startOfDay(t time.Time, loc *time.Location) time.Time {
+	if loc == nil {
+		loc = time.UTC
+	}
+	y, m, d := t.In(loc).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, loc)
 }
 
 func (s *Service) serviceLevelTarget() time.Duration {
@@ -316,7 +321,7 @@ func (s *Service) Board(ctx context.Context) (BoardView, error) {
 
 func (s *Service) board(ctx context.Context) (BoardView, error) {
 	now := s.now()
-	v := BoardView{Today: startOfDay(now)}
+	v := BoardView{Today: startOfDay(now, s.cfg.Location)}
 	agents, list, err := s.loadAgents(ctx, s.db)
 	if err != nil {
 		return v, err

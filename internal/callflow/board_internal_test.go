@@ -64,19 +64,26 @@ func TestServiceLevel(t *testing.T) {
 }
 
 func TestStartOfDay(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		in   time.Time
+		loc  *time.Location
 		want time.Time
 	}{
-		{"UTC afternoon", time.Date(2026, 11, 21, 14, 30, 5, 9, time.UTC), time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)},
-		{"midnight itself", time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)},
-		{"another zone, already the next day in UTC", time.Date(2026, 11, 21, 20, 0, 0, 0, time.FixedZone("UTC-8", -8*3600)), time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)},
+		{"UTC afternoon", time.Date(2026, 11, 21, 14, 30, 5, 9, time.UTC), nil, time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)},
+		{"midnight itself", time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC), time.UTC, time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)},
+		{"another zone, already the next day in UTC", time.Date(2026, 11, 21, 20, 0, 0, 0, time.FixedZone("UTC-8", -8*3600)), nil, time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)},
+		{"Paris, still the previous day in UTC", time.Date(2026, 11, 21, 23, 30, 0, 0, time.UTC), paris, time.Date(2026, 11, 22, 0, 0, 0, 0, paris)},
+		{"Paris on the day summer time ends", time.Date(2026, 10, 25, 12, 0, 0, 0, time.UTC), paris, time.Date(2026, 10, 24, 22, 0, 0, 0, time.UTC)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := startOfDay(tt.in); !got.Equal(tt.want) {
-				t.Errorf("startOfDay(%v) = %v, want %v", tt.in, got, tt.want)
+			if got := startOfDay(tt.in, tt.loc); !got.Equal(tt.want) {
+				t.Errorf("startOfDay(%v, %v) = %v, want %v", tt.in, tt.loc, got, tt.want)
 			}
 		})
 	}

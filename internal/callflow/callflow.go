@@ -113,6 +113,9 @@ type Config struct {
 	// is made by RunDispatcher, so the caller's TwiML never waits on
 	// routing. Without it, IncomingCall dispatches before it returns.
 	DispatchInBackground bool
+	// Location is where the board's day begins at midnight (UTC when
+	// nil).
+	Location *time.Location
 	// ServiceLevelTarget is the answer time the board's service level
 	// measures against (DefaultServiceLevelTarget when zero).
 	ServiceLevelTarget time.Duration

@@ -45,6 +45,9 @@ type Config struct {
 	SessionTTL time.Duration
 	// TokenTTL is the lifetime of the Twilio Access Tokens handed to browsers.
 	TokenTTL time.Duration
+	// Location is the contact center's time zone: the board's day begins
+	// at its midnight.
+	Location *time.Location
 	// ServiceLevelTarget is the answer time the board's service level
 	// measures against.
 	ServiceLevelTarget time.Duration
@@ -91,6 +94,7 @@ const (
 	envRingTimeout   = "WT_RING_TIMEOUT"
 	envWrapUp        = "WT_WRAP_UP"
 	envMaxMissed     = "WT_MAX_MISSED_OFFERS"
+	envTimezone      = "WT_TIMEZONE"
 	envAccountSID    = "TWILIO_ACCOUNT_SID"
 	envAuthToken     = "TWILIO_AUTH_TOKEN"
 	envAPIKey        = "TWILIO_API_KEY"
@@ -138,6 +142,8 @@ var options = []option{
 		desc: "wrap-up time after each call before the agent is offered the next one; 0s for none"},
 	{env: envMaxMissed, flag: "max-missed-offers", def: "3",
 		desc: "missed offers in a row after which an agent is set away; 0 for never"},
+	{env: envTimezone, flag: "timezone", def: "UTC",
+		desc: "the contact center's time zone (IANA name, e.g. Europe/Paris): where the board's day begins"},
 	{env: envAccountSID, flag: "account-sid",
 		desc: "Twilio account SID (AC...)"},
 	{env: envAuthToken, flag: "auth-token", secret: true,
@@ -225,6 +231,12 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 		fail(envMaxMissed, "must be a whole number from 0 to 100, got %q", values[envMaxMissed])
 	} else {
 		c.MaxMissedOffers = n
+	}
+
+	if loc, err := time.LoadLocation(values[envTimezone]); err != nil || values[envTimezone] == "" || strings.EqualFold(values[envTimezone], "local") {
+		fail(envTimezone, "must be an IANA time zone name such as UTC or Europe/Paris, got %q", values[envTimezone])
+	} else {
+		c.Location = loc
 	}
 
 	if n, err := strconv.Atoi(values[envServiceLevel]); err != nil || n < 1 || n > 3600 {
@@ -444,6 +456,7 @@ func (c Config) fields() []field {
 		{"SessionTTL", "session_ttl", c.SessionTTL},
 		{"TokenTTL", "token_ttl", c.TokenTTL},
 		{"ServiceLevelTarget", "service_level_target", c.ServiceLevelTarget},
+		{"Location", "timezone", c.Location.String()},
 		{"RingTimeout", "ring_timeout", c.RingTimeout},
 		{"WrapUp", "wrap_up", c.WrapUp},
 		{"MaxMissedOffers", "max_missed_offers", c.MaxMissedOffers},

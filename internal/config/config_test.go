@@ -62,6 +62,7 @@ func TestLoad(t *testing.T) {
 		SessionTTL:             12 * time.Hour,
 		TokenTTL:               time.Hour,
 		ServiceLevelTarget:     20 * time.Second,
+		Location:               time.UTC,
 		RingTimeout:            20 * time.Second,
 		MaxMissedOffers:        3,
 		APIURL:                 "https://api.twilio.com",
@@ -76,6 +77,7 @@ func TestLoad(t *testing.T) {
 		SessionTTL:         12 * time.Hour,
 		TokenTTL:           time.Hour,
 		ServiceLevelTarget: 20 * time.Second,
+		Location:           time.UTC,
 		RingTimeout:        20 * time.Second,
 		MaxMissedOffers:    3,
 		AccountSID:         testAccountSID,
@@ -193,6 +195,7 @@ func TestLoad(t *testing.T) {
 				SessionTTL:         30 * time.Minute,
 				TokenTTL:           2 * time.Hour,
 				ServiceLevelTarget: 20 * time.Second,
+				Location:           time.UTC,
 				RingTimeout:        20 * time.Second,
 				MaxMissedOffers:    3,
 				AccountSID:         "ACffffffffffffffffffffffffffffffff",
@@ -209,6 +212,11 @@ func TestLoad(t *testing.T) {
 			want: modify(fullTwilio, func(c *Config) {
 				c.RingTimeout, c.WrapUp, c.MaxMissedOffers = 15*time.Second, 30*time.Second, 0
 			}),
+		},
+		{
+			name: "time zone",
+			env:  with(twilioEnv(), "WT_TIMEZONE", "Europe/Paris"),
+			want: modify(fullTwilio, func(c *Config) { c.Location = mustLoad(t, "Europe/Paris") }),
 		},
 		{
 			name: "service level target",
@@ -233,6 +241,11 @@ func TestLoad(t *testing.T) {
 				}
 				got.SessionSecret = ""
 			}
+			// Each load of a zone is its own *time.Location: compare names.
+			if got.Location.String() != tt.want.Location.String() {
+				t.Errorf("Location = %v, want %v", got.Location, tt.want.Location)
+			}
+			got.Location, tt.want.Location = nil, nil
 			if *got != tt.want {
 				t.Errorf("Load mismatch\n got: %#v\nwant: %#v\nsecrets: got %q %q %q, want %q %q %q",
 					*got, tt.want,
@@ -435,6 +448,16 @@ func TestLoadInvalid(t *testing.T) {
 			want: []string{`WT_MAX_MISSED_OFFERS: must be a whole number from 0 to 100, got "three"`},
 		},
 		{
+			name: "unknown time zone",
+			env:  map[string]string{"WT_TIMEZONE": "Mars/Olympus_Mons"},
+			want: []string{`WT_TIMEZONE: must be an IANA time zone name such as UTC or Europe/Paris, got "Mars/Olympus_Mons"`},
+		},
+		{
+			name: "the machine's own zone is not a setting",
+			env:  map[string]string{"WT_TIMEZONE": "Local"},
+			want: []string{`WT_TIMEZONE: must be an IANA time zone name such as UTC or Europe/Paris, got "Local"`},
+		},
+		{
 			name: "addr without port",
 			env:  map[string]string{"WT_ADDR": "localhost"},
 			want: []string{`WT_ADDR: must be host:port, got "localhost"`},
@@ -596,4 +619,13 @@ func TestUsage(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustLoad(t *testing.T, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
 }
