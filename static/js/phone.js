@@ -209,7 +209,13 @@
       c.on("disconnect", over("disconnected"));
       c.on("cancel", over("canceled"));
       c.on("reject", over("rejected"));
+      // A call's error (media or signalling failing) is the phone's state,
+      // with its reason, until the call ends: a message that fades would
+      // leave the agent on a silent line that says "in call".
       c.on("error", function (err) {
+        if (call === c) {
+          phone.fail(err);
+        }
         flash("Phone: " + errorText(err));
       });
     }
