@@ -22,6 +22,9 @@ type scriptRenderer struct {
 	msgs    []Message
 	batches []int64 // the last event id of each batch rendered
 	ids     []int64 // every event id rendered, in order
+	auds    [][]Audience
+	// everyAgent makes every event concern every agent.
+	everyAgent bool
 }
 
 // renderedUpTo waits until the broker has rendered the batch with event id.
@@ -59,6 +62,7 @@ func (r *scriptRenderer) Render(_ context.Context, auds []Audience, batch []mode
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.batches = append(r.batches, batch[len(batch)-1].ID)
+	r.auds = append(r.auds, slices.Clone(auds))
 	for _, ev := range batch {
 		r.ids = append(r.ids, ev.ID)
 	}
@@ -69,7 +73,7 @@ func (r *scriptRenderer) Render(_ context.Context, auds []Audience, batch []mode
 }
 
 func (r *scriptRenderer) Audiences(context.Context, models.Event) ([]Audience, bool, error) {
-	return nil, false, nil
+	return nil, r.everyAgent, nil
 }
 
 // list is a fragment with a count and one row per state, each a part.
