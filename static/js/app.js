@@ -10,6 +10,9 @@
 //   event's name) shows whether the page's SSE stream is connected.
 // - details[data-keep-open] with an id stay open, once the viewer opens
 //   them, across the fragments the server pushes in their place.
+// - The page's stream URL (sse-connect) follows the events it delivers, so
+//   a stream htmx opens again resumes where the page is; an activity line
+//   the page already shows is not added again.
 //
 // No eval and nothing inline: the Content-Security-Policy allows scripts
 // from 'self' only.
@@ -177,18 +180,69 @@
   document.addEventListener("htmx:sseError", function () {
     setLive("error", "Reconnecting…");
   });
-  // New content (a first load or a fragment the server pushed) shows the
-  // right times at once, not a second later.
+  // resumeAfter moves the "last" parameter of the stream URL elt belongs
+  // to up to the event id the stream just delivered. A browser resuming a
+  // stream by itself sends Last-Event-ID, but one whose reconnect was
+  // refused (a 502 or 503 while the server restarts) gives up, and htmx
+  // opens a new stream from the sse-connect URL: with the "last" the page
+  // was rendered with, the server would replay every line since.
+  function resumeAfter(elt, lastEventId) {
+    var id = parseInt(lastEventId, 10);
+    var source = elt && elt.closest ? elt.closest("[sse-connect], [data-sse-connect]") : null;
+    if (!source || !(id > 0)) {
+      return;
+    }
+    var attr = source.hasAttribute("sse-connect") ? "sse-connect" : "data-sse-connect";
+    var url = new URL(source.getAttribute(attr), window.location.href);
+    var last = parseInt(url.searchParams.get("last"), 10);
+    if (last >= id) {
+      return;
+    }
+    url.searchParams.set("last", String(id));
+    source.setAttribute(attr, url.origin === window.location.origin ? url.pathname + url.search : url.href);
+  }
+
+  // eventIDs are the data-event-id values of the lines in an activity
+  // message (parsed inert: a template runs and loads nothing).
+  function eventIDs(html) {
+    var t = document.createElement("template");
+    t.innerHTML = html || "";
+    var ids = [];
+    t.content.querySelectorAll("[data-event-id]").forEach(function (el) {
+      ids.push(el.getAttribute("data-event-id"));
+    });
+    return ids;
+  }
+
+  // An activity line the list already shows is not added again: a stream
+  // reopened from an older point replays lines the page has.
+  document.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    var list = evt.target;
+    if (!list || list.id !== "activity" || !evt.detail) {
+      return;
+    }
+    var ids = eventIDs(evt.detail.data);
+    var shown = ids.filter(function (id) {
+      return list.querySelector('[data-event-id="' + CSS.escape(id) + '"]') !== null;
+    });
+    if (ids.length > 0 && shown.length === ids.length) {
+      evt.preventDefault();
+      resumeAfter(list, evt.detail.lastEventId);
+    }
+  });
+
   // The activity list keeps the newest lines only; a long shift would
   // otherwise grow the page without bound.
   var maxActivity = 50;
-  document.addEventListener("htmx:sseMessage", function () {
+  document.addEventListener("htmx:sseMessage", function (evt) {
+    resumeAfter(evt.target, evt.detail && evt.detail.lastEventId);
     var list = document.getElementById("activity");
     while (list && list.children.length > maxActivity) {
       list.removeChild(list.lastElementChild);
     }
   });
-
+  // New content (a first load or a fragment the server pushed) shows the
+  // right times at once, not a second later.
   document.addEventListener("htmx:load", function (evt) {
     var elt = evt.detail && evt.detail.elt;
     tick(elt);
