@@ -374,9 +374,10 @@ func TestReorderedAndDuplicatedCallbacks(t *testing.T) {
 }
 
 // withoutFlush turns off PostgreSQL's wait for each commit to reach the
-// disk (synchronous_commit), for dbURL's connections only: thirty thousand
-// commits then take seconds instead of minutes on a shared disk, and what
-// each transaction sees and locks is the same. SQLite's URL is unchanged.
+// disk (synchronous_commit), for dbURL's connections only: the replay's
+// thirty thousand commits waited for the disk for most of its time, and
+// what each transaction sees and locks is the same without the wait.
+// SQLite's URL is unchanged.
 func withoutFlush(dbURL string) string {
 	u, err := url.Parse(dbURL)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {

@@ -1,6 +1,6 @@
 // Package testdb gives each test a database of its own: a SQLite file in a
 // temporary folder, or a fresh PostgreSQL database (dropped when the test
-// ends) on the server WT_TEST_POSTGRES names.
+// ends) on the server WT_TEST_POSTGRES names, 127.0.0.1:5432 by default.
 package testdb
 
 import (
@@ -12,8 +12,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 
@@ -21,8 +25,13 @@ import (
 )
 
 // PostgresEnv names the PostgreSQL server the tests also run against, e.g.
-// postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable.
+// postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable. Unset, it is
+// DefaultPostgres.
 const PostgresEnv = "WT_TEST_POSTGRES"
+
+// DefaultPostgres is where the development and CI machines run PostgreSQL
+// (trust authentication), so the PostgreSQL tests need no setting there.
+const DefaultPostgres = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 // SQLite returns the URL of a new SQLite database file.
 func SQLite(t testing.TB) string {
@@ -30,22 +39,101 @@ func SQLite(t testing.TB) string {
 	return "sqlite:" + filepath.Join(t.TempDir(), "test.db")
 }
 
-// PostgresServer returns the server named by WT_TEST_POSTGRES. When it is
-// unset the test is skipped, except under CI, where PostgreSQL must be tested.
+// PostgresServer returns the URL of the PostgreSQL server to test against:
+// WT_TEST_POSTGRES, or DefaultPostgres when it is unset. When no server
+// answers there the test is skipped, with a message that says how to run
+// it, except under CI=true, where PostgreSQL must be tested and the test
+// fails. A server that answers but refuses the tests fails them too,
+// unless its URL was only the default's guess.
 func PostgresServer(t testing.TB) string {
 	t.Helper()
-	if u := os.Getenv(PostgresEnv); u != "" {
-		return u
+	serverURL, explicit := os.Getenv(PostgresEnv), true
+	if serverURL == "" {
+		serverURL, explicit = DefaultPostgres, false
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not set; CI must run the PostgreSQL tests (e.g. %s=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)", PostgresEnv, PostgresEnv)
+	v := judge(serverURL, explicit, os.Getenv("CI") == "true", probe(serverURL))
+	switch {
+	case v.fail != "":
+		t.Fatal(v.fail)
+	case v.skip != "":
+		t.Skip(v.skip)
 	}
-	t.Skipf("PostgreSQL not tested: set %s to a server URL (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)", PostgresEnv)
-	return ""
+	return serverURL
 }
 
-// Postgres creates an empty database on the WT_TEST_POSTGRES server and
-// returns its URL; it is dropped when the test ends.
+// verdict is what a test that needs PostgreSQL does: fail, skip, or (both
+// empty) run.
+type verdict struct{ fail, skip string }
+
+// judge decides what the PostgreSQL tests do, given how the server at
+// serverURL answered (probeErr; nil when it accepted a connection).
+func judge(serverURL string, explicit, ci bool, probeErr error) verdict {
+	if probeErr == nil {
+		return verdict{}
+	}
+	where := serverURL
+	if u, err := url.Parse(serverURL); err == nil {
+		where = u.Redacted()
+	}
+	if !answered(probeErr) {
+		if ci {
+			return verdict{fail: fmt.Sprintf("PostgreSQL does not answer at %s (%v); CI must run the PostgreSQL tests: start the server, or set %s to one that answers", where, probeErr, PostgresEnv)}
+		}
+		return verdict{skip: fmt.Sprintf("PostgreSQL not tested: nothing answers at %s (%v); start PostgreSQL there with trust authentication, or set %s=postgres://USER@HOST:PORT/DB?sslmode=disable, to run these tests", where, probeErr, PostgresEnv)}
+	}
+	if explicit || ci {
+		return verdict{fail: fmt.Sprintf("PostgreSQL at %s refused the tests: %v", where, probeErr)}
+	}
+	return verdict{skip: fmt.Sprintf("PostgreSQL not tested: the server at %s (the default) refused the tests (%v); set %s to a URL it accepts, to run them", where, probeErr, PostgresEnv)}
+}
+
+// answered reports whether err came from a server that answered (and
+// refused, e.g. an unknown user or database), rather than from finding no
+// server at all. One that is starting or stopping (a restart) is not
+// answering yet.
+func answered(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code != cannotConnectNow && pgErr.Code != adminShutdown
+	}
+	var parseErr *pgconn.ParseConfigError
+	return errors.As(err, &parseErr) // a malformed URL is not a missing server
+}
+
+// PostgreSQL's SQLSTATEs for a server that is starting or shutting down.
+const (
+	cannotConnectNow = "57P03"
+	adminShutdown    = "57P01"
+)
+
+// probeTimeout bounds the probe. A server on the machine answers (or is
+// refused a connection) at once; this is for an address that drops
+// packets, and for a busy server that is slow to start a backend.
+const probeTimeout = 3 * time.Second
+
+// probes holds each server's probe, run once per process: every test that
+// needs PostgreSQL asks, and an address that drops packets would cost each
+// of them the whole timeout.
+var probes sync.Map // server URL -> func() error
+
+// probe connects to serverURL once per process and reports why it could
+// not, if it could not.
+func probe(serverURL string) error {
+	f, _ := probes.LoadOrStore(serverURL, sync.OnceValue(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, serverURL)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.Background())
+		return conn.Ping(ctx)
+	}))
+	return f.(func() error)()
+}
+
+// Postgres creates an empty database on the PostgresServer and returns its
+// URL; it is dropped when the test ends.
 func Postgres(t testing.TB) string {
 	t.Helper()
 	serverURL := PostgresServer(t)
