@@ -1,6 +1,7 @@
 package twiliosim_test
 
 import (
+	"net/url"
 	"strconv"
 	"testing"
 	"time"
@@ -28,6 +29,17 @@ func untilEvent(key, want string) func([]hookRequest) bool {
 		}
 		return false
 	}
+}
+
+// matching returns the first request whose parameter key has value want;
+// use it after waiting with untilEvent(key, want).
+func matching(reqs []hookRequest, key, want string) url.Values {
+	for _, r := range reqs {
+		if r.Form.Get(key) == want {
+			return r.Form
+		}
+	}
+	return nil
 }
 
 func TestCallProgressCallbacksArriveInOrder(t *testing.T) {
@@ -310,8 +322,7 @@ func TestParticipantThatRingsOutLeavesWithNoAnswer(t *testing.T) {
 			if err := tt.act(h.sim, *p.CallSid); err != nil {
 				t.Fatal(err)
 			}
-			got := h.app.waitRequests("/conf-events", untilEvent("CallSid", *p.CallSid))
-			f := got[0].Form
+			f := matching(h.app.waitRequests("/conf-events", untilEvent("CallSid", *p.CallSid)), "CallSid", *p.CallSid)
 			if f.Get("StatusCallbackEvent") != "participant-leave" || f.Get("ReasonParticipantLeft") != "participant_add_failed" ||
 				f.Get("ParticipantCallStatus") != tt.status {
 				t.Fatalf("leave event = %v", f)

@@ -472,7 +472,7 @@ func TestWaitingParticipantIsNotHeard(t *testing.T) {
 	if *rest.Muted {
 		t.Fatal("REST reports the waiting participant's muted setting as true")
 	}
-	join := h.app.waitRequests("/conf-events", untilEvent("CallSid", customer))[0].Form
+	join := matching(h.app.waitRequests("/conf-events", untilEvent("CallSid", customer)), "CallSid", customer)
 	if join.Get("StatusCallbackEvent") != "participant-join" || join.Get("Muted") != "false" {
 		t.Fatalf("join callback = %v", join)
 	}

@@ -129,16 +129,40 @@ func TestRESTCallErrors(t *testing.T) {
 	if n := len(h.sim.State().Calls); n != 0 {
 		t.Fatalf("rejected requests created %d calls", n)
 	}
-	_, err := h.tw.Api.FetchCall("CA00000000000000000000000000000000", nil)
-	assertTwilioError(t, err, 404, 20404)
-	_, err = h.tw.Api.UpdateCall("CA00000000000000000000000000000000", (&api.UpdateCallParams{}).SetStatus("completed"))
-	assertTwilioError(t, err, 404, 20404)
-	_, err = h.tw.Api.UpdateCall("CA00000000000000000000000000000000", (&api.UpdateCallParams{}).SetStatus("busy"))
-	assertTwilioError(t, err, 404, 20404)
 
+	// A call that is still ringing, which cannot be deleted yet.
+	live, err := h.tw.Api.CreateCall((&api.CreateCallParams{}).SetTo("client:zed").SetFrom(testNumber).SetTwiml(keepTalking))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ringingClient("zed")
 	wrong, _ := telephony.NewRestClient(h.api.URL, testAccount, testAccount, "ffffffffffffffffffffffffffffffff", time.Second)
-	_, err = wrong.Api.ListCall(nil)
-	assertTwilioError(t, err, 401, 20003)
+	const unknown = "CA00000000000000000000000000000000"
+	others := []struct {
+		name   string
+		call   func() error
+		status int
+		code   int
+	}{
+		{"fetch unknown call", func() error { _, err := h.tw.Api.FetchCall(unknown, nil); return err }, 404, 20404},
+		{"complete unknown call", func() error {
+			_, err := h.tw.Api.UpdateCall(unknown, (&api.UpdateCallParams{}).SetStatus("completed"))
+			return err
+		}, 404, 20404},
+		{"update unknown call with a bad Status", func() error {
+			_, err := h.tw.Api.UpdateCall(unknown, (&api.UpdateCallParams{}).SetStatus("busy"))
+			return err
+		}, 404, 20404},
+		{"delete unknown call", func() error { return h.tw.Api.DeleteCall(unknown, nil) }, 404, 20404},
+		{"delete a live call", func() error { return h.tw.Api.DeleteCall(*live.Sid, nil) }, 400, 21220},
+		{"wrong auth token", func() error { _, err := wrong.Api.ListCall(nil); return err }, 401, 20003},
+	}
+	for _, tt := range others {
+		t.Run(tt.name, func(t *testing.T) { assertTwilioError(t, tt.call(), tt.status, tt.code) })
+	}
+	if c, ok := h.sim.State().Call(*live.Sid); !ok || c.Status != twiliosim.StatusRinging {
+		t.Fatalf("refusing to delete the live call changed it: %+v", c)
+	}
 }
 
 func TestRESTListPaging(t *testing.T) {
@@ -301,6 +325,30 @@ func TestRESTParticipantErrors(t *testing.T) {
 		{"delete unknown participant", func() error {
 			return h.tw.Api.DeleteParticipant(cf, "nobody", nil)
 		}, 404, 20404},
+		{"list conferences with a bad Status", func() error {
+			_, err := h.tw.Api.ListConference((&api.ListConferenceParams{}).SetStatus("ringing"))
+			return err
+		}, 400, 20001},
+		{"list conferences with PageSize 0", func() error {
+			_, err := h.tw.Api.ListConference((&api.ListConferenceParams{}).SetPageSize(0))
+			return err
+		}, 400, 20001},
+		{"fetch unknown conference", func() error {
+			_, err := h.tw.Api.FetchConference("CF00000000000000000000000000000000", nil)
+			return err
+		}, 404, 20404},
+		{"update unknown participant", func() error {
+			_, err := h.tw.Api.UpdateParticipant(cf, "CA00000000000000000000000000000000", (&api.UpdateParticipantParams{}).SetHold(true))
+			return err
+		}, 404, 20404},
+		{"update participant with a bad HoldMethod", func() error {
+			_, err := h.tw.Api.UpdateParticipant(cf, customer, (&api.UpdateParticipantParams{}).SetHold(true).SetHoldMethod("PUT"))
+			return err
+		}, 400, 20001},
+		{"update participant with a relative HoldUrl", func() error {
+			_, err := h.tw.Api.UpdateParticipant(cf, customer, (&api.UpdateParticipantParams{}).SetHold(true).SetHoldUrl("/hold"))
+			return err
+		}, 400, 21205},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { assertTwilioError(t, tt.call(), tt.status, tt.code) })
