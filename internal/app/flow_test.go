@@ -3,7 +3,9 @@ package app_test
 import (
 	"context"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/warmtransfer/warmtransfer/internal/apptest"
@@ -49,11 +51,36 @@ func callBySID(t *testing.T, env *apptest.Env, sid string) *models.Call {
 	return c
 }
 
+// conferenceEvents are the conference status callbacks the call flow acts
+// on; every party's <Conference> must ask for them.
+var conferenceEvents = []string{"start", "end", "join", "leave", "hold", "modify", "mute"}
+
+// wantCallbacks checks a party's <Conference> reports to the conference
+// status route under the public URL, for the events the flow needs.
+func wantCallbacks(t *testing.T, env *apptest.Env, who string, conf twiml.Conference) {
+	t.Helper()
+	if conf.StatusCallback != env.URL+"/voice/conference" || conf.StatusCallbackMethod != "POST" {
+		t.Errorf("%s's <Conference> reports to %s %s, want POST %s/voice/conference", who, conf.StatusCallbackMethod, conf.StatusCallback, env.URL)
+	}
+	got := slices.Sorted(slices.Values(conf.StatusCallbackEvent))
+	if want := slices.Sorted(slices.Values(conferenceEvents)); !slices.Equal(got, want) {
+		t.Errorf("%s's <Conference> asks for events %v, want %v", who, got, want)
+	}
+}
+
 // TestSeedsFlow is the whole warm transfer: the customer waits with music,
 // agent A is rung and joins, transfers to B, B joins, A leaves, the customer
 // and B remain, the customer hangs up and the conference ends.
+//
+// The app runs behind a reverse proxy, as deployed: WT_PUBLIC_URL is the
+// proxy's address and the app sees its own listen address in the Host
+// header, so every URL given to Twilio (TwiML, REST, the simulator's
+// requests) must come from WT_PUBLIC_URL.
 func TestSeedsFlow(t *testing.T) {
-	env := apptest.Start(t, apptest.Options{})
+	env := apptest.Start(t, apptest.Options{BehindProxy: true})
+	if env.URL == env.ListenURL {
+		t.Fatalf("the public URL %s is the listen address: the test could not tell them apart", env.URL)
+	}
 	env.AddAgent("alice", "Alice Archer", models.RoleAgent)
 	env.AddAgent("bob", "Bob Baker", models.RoleAgent)
 	alice := env.SignIn("alice")
@@ -69,6 +96,7 @@ func TestSeedsFlow(t *testing.T) {
 	if conf.StartConferenceOnEnter || !conf.EndConferenceOnExit || conf.WaitURL != env.URL+"/conference/wait" || conf.WaitMethod != "POST" {
 		t.Fatalf("customer's <Conference> = %+v", conf)
 	}
+	wantCallbacks(t, env, "the customer", conf)
 	call := callBySID(t, env, customer)
 	if conf.Name != call.ConferenceName || conf.Name == cust.From {
 		t.Fatalf("conference named %q, call's conference %q", conf.Name, call.ConferenceName)
@@ -83,9 +111,11 @@ func TestSeedsFlow(t *testing.T) {
 		return ok && c.Status == twiliosim.ConfInProgress && in && p.Status == "connected"
 	})
 	a, _ := st.Call(aliceLeg)
-	if ac := twimlFor(t, a, "/conference/connect/agent"); !ac.StartConferenceOnEnter || ac.EndConferenceOnExit || ac.Name != conf.Name {
+	ac := twimlFor(t, a, "/conference/connect/agent")
+	if !ac.StartConferenceOnEnter || ac.EndConferenceOnExit || ac.Name != conf.Name {
 		t.Fatalf("alice's <Conference> = %+v", ac)
 	}
+	wantCallbacks(t, env, "alice", ac)
 	env.WaitDB("the call with alice", func(ctx context.Context) (bool, error) {
 		c, err := models.CallByID(ctx, env.App.DB, call.ID)
 		return err == nil && c.State == models.CallWithAgent && c.AnsweredAt.After(c.CreatedAt), err
@@ -103,9 +133,11 @@ func TestSeedsFlow(t *testing.T) {
 		return in && p.Status == "connected"
 	})
 	b, _ := st.Call(bobLeg)
-	if bc := twimlFor(t, b, "/conference/connect/agent"); !bc.StartConferenceOnEnter || bc.EndConferenceOnExit {
-		t.Fatalf("bob's <Conference> = %+v", bc)
+	bc := twimlFor(t, b, "/conference/connect/agent")
+	if !bc.StartConferenceOnEnter || bc.EndConferenceOnExit || bc.Name != call.ConferenceName {
+		t.Fatalf("bob's <Conference> = %+v, want the call's conference %q", bc, call.ConferenceName)
 	}
+	wantCallbacks(t, env, "bob", bc)
 	env.WaitDB("the transfer joined", func(ctx context.Context) (bool, error) {
 		tr, err := models.OpenTransferForCall(ctx, env.App.DB, call.ID)
 		return err == nil && tr.State == models.TransferJoined, err
@@ -154,6 +186,9 @@ func TestSeedsFlow(t *testing.T) {
 		cl, err := models.CallByID(ctx, env.App.DB, call.ID)
 		return err == nil && cl.State == models.CallEnded && cl.EndedBy == "customer", err
 	})
+	if ended := callBySID(t, env, customer); ended.ConferenceSID == "" || ended.ConferenceSID != c.SID {
+		t.Fatalf("the database's ConferenceSid %q, the simulator's %q", ended.ConferenceSID, c.SID)
+	}
 
 	ctx := context.Background()
 	legs, err := models.LegsForCall(ctx, env.App.DB, call.ID)
@@ -168,6 +203,11 @@ func TestSeedsFlow(t *testing.T) {
 	if legs[0].Role != models.LegPrimary || legs[0].CallSID != aliceLeg || legs[1].Role != models.LegColleague || legs[1].CallSID != bobLeg {
 		t.Fatalf("legs = %+v", legs)
 	}
+	transfers, err := models.TransfersForCalls(ctx, env.App.DB, []int64{call.ID})
+	if err != nil || len(transfers) != 1 || transfers[0].State != models.TransferCompleted || transfers[0].EndedAt.IsZero() {
+		t.Fatalf("transfers = %+v (%v), want one, completed", transfers, err)
+	}
+	wantPublicURLs(t, env, customer, legs)
 	env.WaitDB("both agents available again", func(ctx context.Context) (bool, error) {
 		for _, id := range []string{"alice", "bob"} {
 			a, err := models.AgentByIdentity(ctx, env.App.DB, id)
@@ -196,5 +236,62 @@ func TestSeedsFlow(t *testing.T) {
 	}
 	if n := len(env.Sim.State().Notifications); n != 0 {
 		t.Fatalf("the simulator recorded webhook failures: %+v", env.Sim.State().Notifications)
+	}
+}
+
+// wantPublicURLs checks every address the app gave Twilio in the call:
+// each agent was rung (REST Calls.create, seen at the proxy) with the
+// connect URL and status callback of their own leg under the public URL,
+// asking for the call's end only; every URL in any REST request is under
+// the public URL; and every request the simulator made for the call went
+// there, the status callbacks of the agents' calls only at their end.
+func wantPublicURLs(t *testing.T, env *apptest.Env, customer string, legs []models.Leg) {
+	t.Helper()
+	ctx := context.Background()
+	rest := env.ProxiedREST()
+	for _, r := range rest {
+		for k, vs := range r.Form {
+			for _, v := range vs {
+				if strings.Contains(v, "://") && !strings.HasPrefix(v, env.URL+"/") {
+					t.Errorf("REST %s %s: %s=%s is not under the public URL %s", r.Method, r.Path, k, v, env.URL)
+				}
+			}
+		}
+	}
+	for _, l := range legs {
+		a, err := models.AgentByID(ctx, env.App.DB, l.AgentID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leg := strconv.FormatInt(l.ID, 10)
+		var creates []url.Values
+		for _, r := range rest {
+			if r.Method == "POST" && strings.HasSuffix(r.Path, "/Calls.json") && r.Form.Get("To") == "client:"+a.Identity {
+				creates = append(creates, r.Form)
+			}
+		}
+		if len(creates) != 1 {
+			t.Fatalf("%s was rung %d times through REST, want once: %v", a.Identity, len(creates), creates)
+		}
+		f := creates[0]
+		if f.Get("Url") != env.URL+"/conference/connect/agent?leg="+leg || f.Get("StatusCallback") != env.URL+"/voice/status?leg="+leg ||
+			f.Get("StatusCallbackMethod") != "POST" || !slices.Equal(f["StatusCallbackEvent"], []string{"completed"}) {
+			t.Errorf("%s's Calls.create = %v, want Url and StatusCallback of leg %s under %s, events [completed]", a.Identity, f, leg, env.URL)
+		}
+	}
+	st := env.Sim.State()
+	for _, c := range st.Calls {
+		agentCall := strings.HasPrefix(c.To, "client:")
+		if c.SID != customer && !agentCall {
+			continue
+		}
+		for _, w := range apptest.Requests(c) {
+			if !strings.HasPrefix(w.URL, env.URL+"/") {
+				t.Errorf("the simulator called %s for %s, not under the public URL %s", w.URL, c.To, env.URL)
+			}
+			if u, _ := url.Parse(w.URL); agentCall && u.Path == "/voice/status" && w.Params["CallStatus"] != "completed" {
+				t.Errorf("%s's status callback came for %q: the app asked for the call's end only", c.To, w.Params["CallStatus"])
+			}
+		}
 	}
 }

@@ -34,12 +34,18 @@ const WaitLimit = raceSlowdown * 15 * time.Second
 
 // Env is one running application.
 type Env struct {
-	T    testing.TB
-	App  *app.App
-	URL  string
-	Sim  *twiliosim.Sim
-	stop context.CancelFunc
-	done chan error
+	T   testing.TB
+	App *app.App
+	// URL is the public base URL (WT_PUBLIC_URL): what Twilio, the
+	// simulator and the tests call. Behind the proxy it is the proxy's.
+	URL string
+	// ListenURL is the address the app itself listens on; it differs
+	// from URL only behind the proxy.
+	ListenURL string
+	Sim       *twiliosim.Sim
+	proxy     *proxy
+	stop      context.CancelFunc
+	done      chan error
 }
 
 // Options tune the environment.
@@ -58,6 +64,14 @@ type Options struct {
 	// MaxMissedOffers sets agents away after that many missed offers in a
 	// row (default never, so tests that decline calls keep their agents).
 	MaxMissedOffers int
+	// BehindProxy puts a reverse proxy in front of the app, as a
+	// deployment does: WT_PUBLIC_URL is the proxy's address, the app
+	// listens on another, and the proxy sends the app the Host header of
+	// the app's own address. Every URL the app gives Twilio must then be
+	// built from WT_PUBLIC_URL, since the Host header names the wrong
+	// place. The proxy records the REST requests it passes to the
+	// simulator (see ProxiedREST).
+	BehindProxy bool
 }
 
 // Start runs the application until the test ends.
@@ -71,11 +85,22 @@ func Start(t testing.TB, opts Options) *Env {
 	if dbURL == "" {
 		dbURL = testdb.URL(t)
 	}
-	cfg, err := config.Load([]string{
+	args := []string{
 		"-addr", ln.Addr().String(), "-database-url", dbURL,
 		"-wrap-up", opts.WrapUp.String(), "-max-missed-offers", strconv.Itoa(opts.MaxMissedOffers),
-	}, func(string) string { return "" })
+	}
+	var px *proxy
+	if opts.BehindProxy {
+		if px, err = startProxy(ln.Addr().String()); err != nil {
+			ln.Close()
+			t.Fatal(err)
+		}
+		args = append(args, "-public-url", px.url)
+	}
+	cfg, err := config.Load(args, func(string) string { return "" })
 	if err != nil {
+		ln.Close()
+		px.close()
 		t.Fatal(err)
 	}
 	var appOpts []app.Option
@@ -97,10 +122,11 @@ func Start(t testing.TB, opts Options) *Env {
 	a, err := app.New(context.Background(), cfg, logger, appOpts...)
 	if err != nil {
 		ln.Close()
+		px.close()
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	env := &Env{T: t, App: a, URL: cfg.PublicURL, Sim: a.Sim, stop: stop, done: make(chan error, 1)}
+	env := &Env{T: t, App: a, URL: cfg.PublicURL, ListenURL: "http://" + ln.Addr().String(), Sim: a.Sim, proxy: px, stop: stop, done: make(chan error, 1)}
 	go func() { env.done <- a.Serve(ctx, ln) }()
 	t.Cleanup(env.Stop)
 	return env
@@ -120,6 +146,10 @@ func (e *Env) Stop() {
 		}
 	case <-time.After(WaitLimit):
 		e.T.Errorf("the app did not shut down within %s", WaitLimit)
+	}
+	// After the app: its streams through the proxy have ended by now.
+	if e.proxy != nil {
+		e.proxy.close()
 	}
 	_ = e.App.Close()
 }
