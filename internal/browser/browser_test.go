@@ -393,3 +393,66 @@ func TestWarmTransferInTheBrowser(t *testing.T) {
 	alice.see("still no call", noCall)
 	shots.all("customer hung up", alice, bob, maria)
 }
+
+// TestHangUpEndsTheCallForEveryone: Alice has transferred a caller to Bob
+// and both are on the call when Bob presses Hang up and confirms: the
+// caller's call and both agents' legs end, both consoles and the board
+// show it, with Bob as the one who ended it.
+func TestHangUpEndsTheCallForEveryone(t *testing.T) {
+	env := apptest.Start(t, apptest.Options{})
+	env.AddAgent("alice", "Alice Archer", models.RoleAgent)
+	env.AddAgent("bob", "Bob Baker", models.RoleAgent)
+	env.AddAgent("maria", "Maria Manager", models.RoleManager)
+	ctx := browser(t)
+	shots := newScreenshots(t)
+	u := newUpdates(t)
+	defer u.report(shots.dir, true)
+	alice := newPerson(t, ctx, "alice", shots)
+	bob := newPerson(t, ctx, "bob", shots)
+	maria := newPerson(t, ctx, "maria", shots)
+	const number = "+15551230999"
+
+	alice.signInAgent(env, "alice")
+	bob.signInAgent(env, "bob")
+	maria.signInManager(env, "maria")
+	// Bob steps away so the call goes to Alice.
+	bob.click("Away", `[data-testid="presence-away"]`)
+	alice.see("Bob away", rosterPresence("bob", "away"))
+	customer := env.PlaceCall(number)
+	alice.see("the incoming call", offerFor(number))
+	alice.click("Accept", `[data-testid="offer-accept"]`)
+	alice.see("the call with the caller", onCallWith(number, "with_agent"))
+	bob.click("Available", `[data-testid="presence-available"]`)
+	alice.see("Bob pickable", transferOption("bob", "available", true))
+	alice.do("choose Bob", chromedp.SetValue(chromedp.CSS(`[data-testid="transfer-select"]`), "bob"))
+	alice.click("Transfer", `[data-testid="transfer-button"]`)
+	bob.see("the transfer offered", offerFrom("Alice Archer"))
+	bob.click("Accept", `[data-testid="offer-accept"]`)
+	alice.see("Bob joined", participantIs("bob", "joined"))
+	bob.see("the call with the caller and Alice", and(participantIs("alice", "joined"), phoneIs("in-call")))
+	maria.see("both agents on the call", rowAgents(number, []string{"Alice", "Bob"}, []string{"(ringing)"}))
+	shots.all("both agents on the call", alice, bob, maria)
+
+	u.after("Bob hangs up for everyone", func() time.Time {
+		return bob.pressConfirmed("Hang up", `[data-testid="hangup-button"]`, "End the call for everyone, the caller included?")
+	},
+		bob.sees("no call any more, his phone free", and(noCall, phoneIs("ready"))),
+		alice.sees("no call any more, her phone free", and(noCall, phoneIs("ready"))),
+		maria.sees("the call ended by Bob", and(noRow(number), endedBy(number, "Bob Baker"))),
+	)
+	st := env.WaitSim("every leg of the call over", func(st twiliosim.State) bool {
+		for _, c := range st.Calls {
+			if c.From == number && c.Status != twiliosim.StatusCompleted && c.Status != twiliosim.StatusCanceled {
+				return false
+			}
+		}
+		c, _ := st.Call(customer)
+		return c.Status == twiliosim.StatusCompleted
+	})
+	if c, _ := st.Call(customer); c.Conference != "" {
+		if conf, _ := st.Conference(c.Conference); conf.Status != twiliosim.ConfCompleted {
+			t.Errorf("the conference is %s after the hang-up", conf.Status)
+		}
+	}
+	shots.all("bob hung up for everyone", alice, bob, maria)
+}
