@@ -9,15 +9,21 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/warmtransfer/warmtransfer/internal/apptest"
 	"github.com/warmtransfer/warmtransfer/internal/auth"
+	"github.com/warmtransfer/warmtransfer/internal/testdb"
 	"github.com/warmtransfer/warmtransfer/models"
 )
 
@@ -40,7 +46,7 @@ func freeAddr(t *testing.T) string {
 func TestSimulatorModeRingsTheSignedInAgent(t *testing.T) {
 	addr := freeAddr(t)
 	base := "http://" + addr
-	args := []string{"-addr", addr, "-database-url", "sqlite:" + filepath.Join(t.TempDir(), "wt.db")}
+	args := []string{"-addr", addr, "-database-url", testdb.URL(t)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out, stdout := io.Pipe()
@@ -131,7 +137,7 @@ func TestSimulatorModeRingsTheSignedInAgent(t *testing.T) {
 }
 
 func TestAgentAdd(t *testing.T) {
-	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "wt.db")
+	dbURL := testdb.URL(t)
 	var out strings.Builder
 	err := run(context.Background(), []string{"agent", "add", "-identity", "dana", "-name", "Dana Director", "-role", "manager", "-database-url", dbURL},
 		noEnv, strings.NewReader("correct horse battery\n"), &out, io.Discard)
@@ -183,4 +189,209 @@ func TestHelpAndHalfConfiguration(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "TWILIO_AUTH_TOKEN") || !strings.Contains(err.Error(), "TWILIO_NUMBER") {
 		t.Fatalf("half a Twilio configuration: %v", err)
 	}
+}
+
+// environWithout is the test's environment minus every variable with one
+// of the prefixes, so the binary's configuration is the test's alone.
+func environWithout(prefixes ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		keep := true
+		for _, p := range prefixes {
+			keep = keep && !strings.HasPrefix(kv, p)
+		}
+		if keep {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// sseStream reads a Server-Sent Events stream: each event's name and data
+// go to events, and ended is closed when the stream ends.
+type sseStream struct {
+	events chan [2]string
+	ended  chan struct{}
+}
+
+func openSSE(t *testing.T, client *http.Client, target string) *sseStream {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, target, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		resp.Body.Close()
+		t.Fatalf("GET %s: %d %s", target, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	s := &sseStream{events: make(chan [2]string, 256), ended: make(chan struct{})}
+	go func() {
+		defer close(s.ended)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<22)
+		var name string
+		var data []string
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if name != "" || len(data) > 0 {
+					select {
+					case s.events <- [2]string{name, strings.Join(data, "\n")}:
+					default: // nobody reads this stream's events
+					}
+				}
+				name, data = "", nil
+			case strings.HasPrefix(line, "event: "):
+				name = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				data = append(data, line[6:])
+			}
+		}
+	}()
+	t.Cleanup(func() { resp.Body.Close() })
+	return s
+}
+
+// TestBinaryShutsDownWithStreamsOpen runs the real binary as a newcomer
+// would: built, started with no Twilio settings (simulator mode), an agent
+// signed in with the printed demo account, their console and their
+// simulated phone streaming, a call placed exactly as the README's curl
+// command sends it. The phone rings; then SIGTERM, with the streams still
+// open, ends the process cleanly (exit 0) and promptly: the app must end
+// its streams itself, or http.Server.Shutdown waits for them until its
+// 10 s timeout and the process exits with an error.
+func TestBinaryShutsDownWithStreamsOpen(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "warmtransfer")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	base := "http://" + addr
+	cmd := exec.Command(bin)
+	// No TWILIO_* at all: simulator mode. The SQLite file is the test's.
+	cmd.Env = append(environWithout("TWILIO_", "WT_"),
+		"WT_ADDR="+addr, "WT_DATABASE_URL=sqlite:"+filepath.Join(t.TempDir(), "wt.db"))
+	var stderr strings.Builder
+	cmd.Stderr = &lockedWriter{w: &stderr}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		// Only if the test failed before the process ended.
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("the binary's log:\n%s", stderr.String())
+		}
+	})
+
+	// The printed demo accounts; the server is up once they are printed
+	// (it listens before it prints).
+	passwords := map[string]string{}
+	account := regexp.MustCompile(`^\s+(\w+)\s+(agent|manager)\s+password (\S+)`)
+	lines := bufio.NewScanner(stdout)
+	for len(passwords) < 4 && lines.Scan() {
+		if m := account.FindStringSubmatch(lines.Text()); m != nil {
+			passwords[m[1]] = m[3]
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	if passwords["alice"] == "" {
+		t.Fatalf("no demo account printed for alice: %v", passwords)
+	}
+
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: apptest.WaitLimit}
+	resp, err := browser.Get(base + "/signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := goquery.NewDocumentFromReader(resp.Body)
+	resp.Body.Close()
+	token, _ := doc.Find(`input[name="csrf"]`).Attr("value")
+	resp, err = browser.PostForm(base+"/signin", url.Values{"identity": {"alice"}, "password": {passwords["alice"]}, "csrf": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/agent" {
+		t.Fatalf("signing in landed on %s", resp.Request.URL)
+	}
+
+	// Streams have no time limit: they stay open until the server ends them.
+	console := openSSE(t, &http.Client{Jar: jar}, base+"/events")
+	phone := openSSE(t, &http.Client{}, base+"/sim/phones/alice/events")
+
+	// curl -X POST localhost:8080/sim/calls -d From=+15551230001 sends the
+	// body as it is: the '+' is not encoded, and form decoding reads it as
+	// a space.
+	resp, err = http.Post(base+"/sim/calls", "application/x-www-form-urlencoded", strings.NewReader("From=+15551230001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("placing the call as curl -d From=+15551230001 does: %d %s", resp.StatusCode, body)
+	}
+	deadline := time.After(apptest.WaitLimit)
+	for rang := false; !rang; {
+		select {
+		case ev := <-phone.events:
+			var pe struct{ Type, To string }
+			_ = json.Unmarshal([]byte(ev[1]), &pe)
+			rang = ev[0] == "incoming" && pe.To == "client:alice"
+		case <-phone.ended:
+			t.Fatal("alice's phone stream ended before it rang")
+		case <-deadline:
+			t.Fatal("alice's phone never rang")
+		}
+	}
+
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		t.Logf("the binary exited %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+		if err != nil {
+			t.Fatalf("the binary exited with %v after SIGTERM, want status 0", err)
+		}
+	case <-time.After(apptest.WaitLimit):
+		t.Fatalf("the binary still ran %s after SIGTERM", apptest.WaitLimit)
+	}
+	for name, s := range map[string]*sseStream{"console": console, "phone": phone} {
+		select {
+		case <-s.ended:
+		case <-time.After(apptest.WaitLimit):
+			t.Errorf("alice's %s stream was still open after the process exited", name)
+		}
+	}
+}
+
+// lockedWriter makes a writer safe for the process's output copier and the
+// test reading it.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
