@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	twclient "github.com/twilio/twilio-go/client"
+
 	"github.com/warmtransfer/warmtransfer/internal/telephony"
 	"github.com/warmtransfer/warmtransfer/internal/twiliosig"
 )
@@ -116,9 +118,23 @@ type app struct {
 func newApp(t *testing.T) *app {
 	a := &app{voice: make(chan url.Values, 4), statuses: make(chan url.Values, 4), bad: make(chan string, 4)}
 	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		if !twiliosig.Valid(testToken, "http://"+r.Host+r.URL.RequestURI(), r.PostForm, r.Header.Get(twiliosig.Header)) {
-			a.bad <- r.URL.Path
+		if err := r.ParseForm(); err != nil {
+			a.bad <- r.URL.Path + ": " + err.Error()
+			return
+		}
+		full, sig := "http://"+r.Host+r.URL.RequestURI(), r.Header.Get(twiliosig.Header)
+		if !twiliosig.Valid(testToken, full, r.PostForm, sig) {
+			a.bad <- r.URL.Path + " (twiliosig)"
+		}
+		// Twilio's own validator too, an implementation the simulator does
+		// not sign with; it takes one value per parameter.
+		params := map[string]string{}
+		for k, vs := range r.PostForm {
+			params[k] = strings.Join(vs, ",")
+		}
+		validator := twclient.NewRequestValidator(testToken)
+		if !validator.Validate(full, params, sig) {
+			a.bad <- r.URL.Path + " (twilio-go)"
 		}
 		switch r.URL.Path {
 		case "/voice":
@@ -171,7 +187,9 @@ func TestStandaloneSimulatorPlacesACall(t *testing.T) {
 		t.Fatal("the simulator never started listening")
 	}
 
-	resp, err := http.PostForm(base+"/sim/calls", url.Values{"From": {"+15551230001"}})
+	// Exactly what `curl -X POST .../sim/calls -d From=+15551230001` sends:
+	// the "+" unencoded.
+	resp, err := http.Post(base+"/sim/calls", "application/x-www-form-urlencoded", strings.NewReader("From=+15551230001"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +201,7 @@ func TestStandaloneSimulatorPlacesACall(t *testing.T) {
 	}
 
 	voice := receive(t, a, a.voice, "the voice webhook")
-	if voice.Get("CallSid") != placed.SID || voice.Get("To") != "+15550107777" || voice.Get("AccountSid") != testAccount {
+	if voice.Get("CallSid") != placed.SID || voice.Get("From") != "+15551230001" || voice.Get("To") != "+15550107777" || voice.Get("AccountSid") != testAccount {
 		t.Fatalf("voice webhook = %v", voice)
 	}
 	status := receive(t, a, a.statuses, "the completed callback")

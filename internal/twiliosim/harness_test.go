@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twilio/twilio-go"
+	twclient "github.com/twilio/twilio-go/client"
 
 	"github.com/warmtransfer/warmtransfer/internal/telephony"
 	"github.com/warmtransfer/warmtransfer/internal/twiliosig"
@@ -63,7 +64,7 @@ func newAppServer(t *testing.T) *appServer {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		for _, b := range a.bad {
-			t.Errorf("webhook with an invalid signature: %s", b)
+			t.Errorf("webhook with an invalid signature (%s)", b)
 		}
 	})
 	return a
@@ -84,9 +85,15 @@ func (a *appServer) serve(w http.ResponseWriter, r *http.Request) {
 		form = r.PostForm
 	}
 	req := hookRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Form: form, Header: r.Header.Clone(), ctx: r.Context()}
+	sig := r.Header.Get(twiliosig.Header)
 	a.mu.Lock()
-	if !twiliosig.Valid(testToken, full, signed, r.Header.Get(twiliosig.Header)) {
-		a.bad = append(a.bad, r.Method+" "+full)
+	if !twiliosig.Valid(testToken, full, signed, sig) {
+		a.bad = append(a.bad, "twiliosig: "+r.Method+" "+full)
+	}
+	// Twilio's own validator as well, so the simulator's signing is checked
+	// against an implementation other than the one it signs with.
+	if problem := validateWithTwilioGo(full, signed, sig); problem != "" {
+		a.bad = append(a.bad, "twilio-go: "+problem+": "+r.Method+" "+full)
 	}
 	a.got = append(a.got, req)
 	close(a.changed)
@@ -106,6 +113,24 @@ func (a *appServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(rep.status)
 	_, _ = w.Write([]byte(rep.body))
+}
+
+// validateWithTwilioGo checks a webhook's signature with twilio-go's
+// RequestValidator, and says what is wrong, or "". The validator takes one
+// value per parameter, as Twilio's webhooks have.
+func validateWithTwilioGo(fullURL string, form url.Values, sig string) string {
+	params := make(map[string]string, len(form))
+	for k, vs := range form {
+		if len(vs) != 1 {
+			return "parameter " + k + " is repeated"
+		}
+		params[k] = vs[0]
+	}
+	validator := twclient.NewRequestValidator(testToken)
+	if !validator.Validate(fullURL, params, sig) {
+		return "signature does not validate"
+	}
+	return ""
 }
 
 // twiml answers path with a TwiML document.

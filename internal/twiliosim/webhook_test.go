@@ -2,12 +2,14 @@ package twiliosim_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	api "github.com/twilio/twilio-go/rest/api/v2010"
 
+	"github.com/warmtransfer/warmtransfer/internal/twiliosig"
 	"github.com/warmtransfer/warmtransfer/internal/twiliosim"
 )
 
@@ -228,5 +230,27 @@ func TestAudioAnswerIsPlayed(t *testing.T) {
 	}
 	if n := len(h.sim.State().Notifications); n != 0 {
 		t.Fatalf("audio answer recorded %d notifications", n)
+	}
+}
+
+// The harness's second signature check, with twilio-go's validator, must be
+// able to fail; otherwise every webhook "validating" would mean nothing.
+func TestTwilioGoValidatorInTheHarnessCanFail(t *testing.T) {
+	const postURL = "http://127.0.0.1:8080/voice"
+	form := url.Values{"CallSid": {"CA123"}, "From": {"+15551230001"}}
+	sig := twiliosig.Sign(testToken, postURL, form)
+	if problem := validateWithTwilioGo(postURL, form, sig); problem != "" {
+		t.Fatalf("a signature made by twiliosig does not validate with twilio-go: %s", problem)
+	}
+	getURL := "http://127.0.0.1:8080/voice?CallSid=CA123&tenant=a+b"
+	if problem := validateWithTwilioGo(getURL, nil, twiliosig.Sign(testToken, getURL, nil)); problem != "" {
+		t.Fatalf("a GET signature does not validate with twilio-go: %s", problem)
+	}
+	tampered := url.Values{"CallSid": {"CA124"}, "From": {"+15551230001"}}
+	if validateWithTwilioGo(postURL, tampered, sig) == "" {
+		t.Fatal("twilio-go accepted a signature over other parameters")
+	}
+	if validateWithTwilioGo(postURL, url.Values{"A": {"1", "2"}}, sig) == "" {
+		t.Fatal("a repeated parameter was not reported")
 	}
 }
