@@ -3,6 +3,7 @@ package apptest
 import (
 	"bytes"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -46,6 +47,10 @@ func startProxy(appAddr string) (*proxy, error) {
 		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) },
 		// Event streams are passed on as they come.
 		FlushInterval: -1,
+		// A request the client or the app gives up on (a stream closed
+		// at the end of a test) answers 502 as usual, without a line on
+		// the test's output.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/2010-04-01/") {
