@@ -40,6 +40,10 @@ type balancer struct {
 type served struct {
 	Instance, Path, CallSID string
 	Status                  int
+	// Gone is set when Twilio stopped waiting before the instance answered
+	// (the call ended meanwhile): the proxy's 502 then went nowhere, and
+	// says nothing about the instance.
+	Gone bool
 }
 
 type backendKey struct{}
@@ -68,7 +72,8 @@ func newBalancer(t *testing.T, backends ...*instance) *balancer {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), backendKey{}, in)))
 		lb.mu.Lock()
-		lb.served = append(lb.served, served{Instance: in.name, Path: r.URL.Path, CallSID: sid, Status: rec.status})
+		gone := r.Context().Err() != nil
+		lb.served = append(lb.served, served{Instance: in.name, Path: r.URL.Path, CallSID: sid, Status: rec.status, Gone: gone})
 		lb.mu.Unlock()
 	}))
 	t.Cleanup(srv.Close)
