@@ -71,11 +71,11 @@ func pgCluster(t *testing.T, action string) {
 // probes polling, and starts it again once the app has met the outage.
 //
 // While the server is down, Twilio brings a new caller, sends that call's
-// status callback and retries conference callbacks: every webhook is answered 503 (Twilio's cue to retry or to
-// give the caller its apology), never another 5xx, and nothing panics;
-// pages answer 503 too, or a redirect, never a dropped connection. The
-// outage is held until the app has answered 503, so the test cannot pass
-// without one.
+// status callback and retries conference callbacks: every webhook is
+// answered 503 (Twilio's cue to retry, or to give the caller its apology),
+// never another 5xx, and nothing panics; pages and probes answer 503 too,
+// or a redirect, never a dropped connection. The outage is held until the
+// app has answered 503, so the test cannot pass without meeting it.
 //
 // After the server is back, the app is ready again by itself within
 // seconds, and the board stream that stayed open across the outage shows
