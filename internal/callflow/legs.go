@@ -77,7 +77,7 @@ func (s *Service) callerGone(ctx context.Context, callID int64) {
 		if err != nil {
 			return err
 		}
-		return s.endCall(ctx, tx, rec, &f, call, "caller hung up", endedBy(call))
+		return s.endCall(ctx, tx, rec, &f, call, callerLeftReason(call), endedBy(call))
 	})
 	if err != nil {
 		s.log.Error("callflow: ending a call whose caller left", "call", callID, "err", err)
@@ -232,7 +232,7 @@ func (s *Service) CallStatus(ctx context.Context, st CallStatus) error {
 				// its way (the caller's leaving ends it too) says who.
 				return err
 			}
-			return s.endCall(ctx, tx, rec, &f, call, "caller hung up", "customer")
+			return s.endCall(ctx, tx, rec, &f, call, callerLeftReason(call), "customer")
 		}
 		if call, err = models.LockCall(ctx, tx, leg.CallID); err != nil {
 			return err
