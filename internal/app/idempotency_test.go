@@ -8,32 +8,24 @@ import (
 
 	"github.com/warmtransfer/warmtransfer/handlers"
 	"github.com/warmtransfer/warmtransfer/internal/apptest"
-	"github.com/warmtransfer/warmtransfer/internal/twiliosim"
 	"github.com/warmtransfer/warmtransfer/models"
 )
 
 // delivered returns the simulator's delivery of a webhook to path for a
 // call: the target it posted to (path and query, relative to the public
 // URL), the parameters it sent, and the app's answer.
-func delivered(t *testing.T, env *apptest.Env, c twiliosim.CallState, path string) (string, url.Values, string) {
+func delivered(t *testing.T, env *apptest.Env, callSID, path string) (string, url.Values, string) {
 	t.Helper()
-	for _, w := range apptest.Requests(c) {
-		u, err := url.Parse(w.URL)
-		if err != nil || u.Path != path {
-			continue
-		}
-		target, ok := strings.CutPrefix(w.URL, env.URL)
-		if !ok {
-			t.Fatalf("the simulator posted %s, not under the public URL %s", w.URL, env.URL)
-		}
-		params := url.Values{}
-		for k, v := range w.Params {
-			params.Set(k, v)
-		}
-		return target, params, w.Response
+	w := env.WaitRequest(callSID, path)
+	target, ok := strings.CutPrefix(w.URL, env.URL)
+	if !ok {
+		t.Fatalf("the simulator posted %s, not under the public URL %s", w.URL, env.URL)
 	}
-	t.Fatalf("call %s never requested %s", c.SID, path)
-	return "", nil, ""
+	params := url.Values{}
+	for k, v := range w.Params {
+		params.Set(k, v)
+	}
+	return target, params, w.Response
 }
 
 // sameTwiML checks a retried webhook's answer against the first one,
@@ -91,8 +83,7 @@ func TestRetriedWebhooksChangeNothing(t *testing.T) {
 	customer := env.PlaceCall("+15551230001")
 	// Alice signed in first, so she has been idle longest and is rung.
 	aliceLeg := env.Ringing("alice")
-	cust, _ := env.SimState(t).Call(customer)
-	voiceTarget, voiceParams, voiceTwiML := delivered(t, env, cust, handlers.PathVoiceIncoming)
+	voiceTarget, voiceParams, voiceTwiML := delivered(t, env, customer, handlers.PathVoiceIncoming)
 	call := callBySID(t, env, customer)
 
 	// The retry comes while alice's phone rings.
@@ -104,8 +95,7 @@ func TestRetriedWebhooksChangeNothing(t *testing.T) {
 
 	env.SimAction(aliceLeg, "accept")
 	env.WaitSettled(1)
-	a, _ := env.SimState(t).Call(aliceLeg)
-	agentTarget, agentParams, agentTwiML := delivered(t, env, a, handlers.PathVoiceAgent)
+	agentTarget, agentParams, agentTwiML := delivered(t, env, aliceLeg, handlers.PathVoiceAgent)
 	if !strings.Contains(agentTarget, "leg=") {
 		t.Fatalf("the agent's connect URL %s names no leg", agentTarget)
 	}

@@ -347,28 +347,53 @@ func (c *Client) PostRaw(path, contentType, body string) (int, string) {
 // WaitSettled waits until n conferences, each a customer and one agent
 // who joined them, have had every status callback applied: the simulator
 // has recorded the answer to both participant-join callbacks of each, and
-// the database holds the three receipts of each (both joins and
+// to the customer's wait URL (fetched when they joined alone), and the
+// database holds the three receipts of each (both joins and
 // conference-start, which the simulator sends after them). The simulator
-// records a callback only once the app has answered it, so after this no
-// callback of theirs is in flight and the state stays as it is until a
+// records a request only once the app has answered it, so after this no
+// request of theirs is in flight and the state stays as it is until a
 // test changes it.
 func (e *Env) WaitSettled(n int) {
 	e.T.Helper()
 	// Polled: the simulator records a delivery without announcing a
 	// change of state, so WaitSim would not wake up for it.
 	e.WaitDB(strconv.Itoa(2*n)+" participant-join callbacks answered and "+strconv.Itoa(3*n)+" conference callbacks applied", func(ctx context.Context) (bool, error) {
-		joins := 0
+		joins, waits := 0, 0
 		for _, c := range e.Sim.State().Calls {
 			for _, w := range Requests(c) {
 				if w.Params["StatusCallbackEvent"] == "participant-join" {
 					joins++
 				}
+				if u, err := url.Parse(w.URL); err == nil && u.Path == handlers.PathVoiceWait {
+					waits++
+				}
 			}
 		}
-		if joins != 2*n {
+		if joins != 2*n || waits < n {
 			return false, nil
 		}
 		receipts, err := e.App.DB.NewSelect().Table("webhook_receipts").Count(ctx)
 		return receipts == int64(3*n), err
 	})
+}
+
+// WaitRequest waits until the simulator has recorded a request it made
+// for the call to path, and returns the first. Polled: the simulator
+// records a request once the app has answered it, without announcing a
+// change of state, so a test that saw what the answer caused (an agent
+// rung) may still be ahead of the record.
+func (e *Env) WaitRequest(callSID, path string) twiliosim.WebhookRecord {
+	e.T.Helper()
+	var rec twiliosim.WebhookRecord
+	e.WaitDB("the simulator's record of "+path+" for "+callSID, func(context.Context) (bool, error) {
+		c, _ := e.Sim.State().Call(callSID)
+		for _, w := range Requests(c) {
+			if u, err := url.Parse(w.URL); err == nil && u.Path == path {
+				rec = w
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	return rec
 }
