@@ -34,8 +34,8 @@ func TestAgentPage(t *testing.T) {
 			if got := attr(t, console, "hx-ext"); got != "sse" {
 				t.Errorf("console hx-ext = %q, want sse", got)
 			}
-			if got := attr(t, console, "sse-connect"); got != "/events" {
-				t.Errorf("console sse-connect = %q, want /events", got)
+			if got := attr(t, console, "sse-connect"); got != "/events?last=0" {
+				t.Errorf("console sse-connect = %q, want /events?last=0 (the page reflects no event yet)", got)
 			}
 			for _, id := range []string{"agent-status", "phone", "phone-state", "offer", "call", "roster"} {
 				if n := console.Find("#" + id).Length(); n != 1 {

@@ -13,7 +13,7 @@ func TestBoardPage(t *testing.T) {
 	html, _ := doc.Html()
 	assertSlots(t, html, EventBoardSummary, EventBoardCalls, EventBoardAgents, EventBoardEnded)
 	board := one(t, doc, "board")
-	if attr(t, board, "hx-ext") != "sse" || attr(t, board, "sse-connect") != "/events" {
+	if attr(t, board, "hx-ext") != "sse" || attr(t, board, "sse-connect") != "/events?last=0" {
 		t.Errorf("board wrapper: hx-ext=%q sse-connect=%q", board.AttrOr("hx-ext", ""), board.AttrOr("sse-connect", ""))
 	}
 	for _, id := range []string{"board-summary", "board-calls", "board-agents", "board-ended"} {

@@ -86,8 +86,10 @@ func now(ctx context.Context) time.Time {
 // already reflects.
 func eventsURL(ctx context.Context) string {
 	u := url(ctx, "events")
-	if id := requestData(ctx).LastEventID; id > 0 && u != "" {
-		u += "?last=" + strconv.FormatInt(id, 10)
+	// Always given, 0 included: a page rendered before the first event
+	// must still be sent whatever happens before its stream opens.
+	if u != "" {
+		u += "?last=" + strconv.FormatInt(max(requestData(ctx).LastEventID, 0), 10)
 	}
 	return u
 }

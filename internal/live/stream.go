@@ -35,8 +35,8 @@ type StreamOptions struct {
 }
 
 // Serve starts one Server-Sent Events stream. It writes the activity the
-// client missed (after lastID) and the audience's fragments: those the
-// broker last sent the audience, or, for the first stream of an audience,
+// client missed (after lastID, unless it is NoReplay) and the audience's
+// fragments: those the broker last sent the audience, or, for the first stream of an audience,
 // fragments it renders itself. Nothing published meanwhile is lost: the
 // stream joins the broker first, and skips live activity it already
 // replayed.
@@ -67,8 +67,8 @@ func Serve(ctx context.Context, w http.ResponseWriter, b *Broker, rp Replayer, a
 
 	var head net.Buffers
 	head = append(head, []byte(fmt.Sprintf("retry: %d\n\n", opts.Retry.Milliseconds())))
-	seen := lastID
-	if lastID > 0 {
+	seen := max(lastID, 0)
+	if lastID != NoReplay {
 		missed, err := rp.Missed(ctx, aud, lastID)
 		if err != nil {
 			return err
@@ -188,14 +188,19 @@ func (b *Broker) serveConn(sub *Subscription, conn net.Conn, h http.Header, star
 // EventActivity names the messages that add a line of history.
 const EventActivity = "activity"
 
+// NoReplay is the last event id of a stream that resumes nothing: it
+// starts from the audience's fragments as they are now.
+const NoReplay = -1
+
 // LastEventID reads where a stream should resume: the Last-Event-ID header
 // a reconnecting EventSource sends, else the "last" query parameter the
-// page was rendered with.
+// page was rendered with. 0 is a place to resume too (a page rendered
+// before the first event); with neither, or nonsense, it is NoReplay.
 func LastEventID(r *http.Request) int64 {
 	for _, v := range []string{r.Header.Get("Last-Event-ID"), r.URL.Query().Get("last")} {
-		if id, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && id > 0 {
+		if id, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && id >= 0 {
 			return id
 		}
 	}
-	return 0
+	return NoReplay
 }

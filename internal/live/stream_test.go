@@ -2,6 +2,8 @@ package live
 
 import (
 	"net"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -155,5 +157,36 @@ func TestOneRenderPerAudience(t *testing.T) {
 		if seen[a] != n {
 			t.Fatalf("rendered for %v, want each of %v once", r.auds[0], want)
 		}
+	}
+}
+
+// TestLastEventID: where a stream resumes. 0 is a place like any other (a
+// page rendered before the first event); with no place given, or a
+// nonsensical one, nothing is replayed.
+func TestLastEventID(t *testing.T) {
+	for _, tt := range []struct {
+		name, header, query string
+		want                int64
+	}{
+		{"nothing", "", "", NoReplay},
+		{"the page's place", "", "12", 12},
+		{"the page rendered before any event", "", "0", 0},
+		{"the browser's reconnect wins", "15", "12", 15},
+		{"a header of nonsense falls back to the page's", "x", "12", 12},
+		{"negative", "-3", "", NoReplay},
+		{"not a number", "", "1e3", NoReplay},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _ := http.NewRequest(http.MethodGet, "/events?last="+url.QueryEscape(tt.query), nil)
+			if tt.query == "" {
+				r.URL.RawQuery = ""
+			}
+			if tt.header != "" {
+				r.Header.Set("Last-Event-ID", tt.header)
+			}
+			if got := LastEventID(r); got != tt.want {
+				t.Errorf("LastEventID = %d, want %d", got, tt.want)
+			}
+		})
 	}
 }
