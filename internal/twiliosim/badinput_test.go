@@ -101,7 +101,7 @@ func (h *harness) raw(r rawRequest) (*http.Response, []byte) {
 func TestBadRESTInputGetsTwiliosErrorAndChangesNothing(t *testing.T) {
 	h := newHarness(t)
 	h.app.twiml("/voice", `<Response><Dial><Conference startConferenceOnEnter="false" waitUrl="">room</Conference></Dial></Response>`)
-	customer, _ := h.sim.PlaceInbound("+15551230001", "", "")
+	customer := h.placeInbound()
 	h.waitCall(customer, "customer waiting", func(c twiliosim.CallState) bool { return c.Hearing == "silence" })
 	out, err := h.tw.Api.CreateCall((&api.CreateCallParams{}).SetTo("+15557770001").SetFrom(testNumber).
 		SetTwiml(`<Response><Play loop="0">https://example.com/a.mp3</Play></Response>`))
@@ -229,7 +229,9 @@ func TestBadRESTInputGetsTwiliosErrorAndChangesNothing(t *testing.T) {
 		{rawRequest{name: "participant with bad ConferenceStatusCallback", method: "POST", path: parts, body: newPart + "ConferenceStatusCallback=nope"}, 400, 21205},
 		{rawRequest{name: "participant with bad ConferenceStatusCallbackEvent", method: "POST", path: parts, body: newPart + "ConferenceStatusCallbackEvent=start+explode"}, 400, 20001},
 		{rawRequest{name: "participant with bad StatusCallbackEvent", method: "POST", path: parts, body: newPart + "StatusCallbackEvent=joined"}, 400, 20001},
-		{rawRequest{name: "participant with a long Label", method: "POST", path: parts, body: newPart + "Label=" + strings.Repeat("l", 129)}, 400, 20001},
+		{rawRequest{name: "participant with a long Label", method: "POST", path: parts, body: newPart + "Label=" + strings.Repeat("l", 129)}, 400, 16023},
+		{rawRequest{name: "participant with a Label like a CallSid", method: "POST", path: parts, body: newPart + "Label=" + unknownCA}, 400, 16023},
+		{rawRequest{name: "participant with a Label containing /", method: "POST", path: parts, body: newPart + "Label=a%2Fb"}, 400, 16023},
 		{rawRequest{name: "participant coaching nobody", method: "POST", path: parts, body: newPart + "Coaching=true"}, 400, 20001},
 		{rawRequest{name: "participant coaching a stranger", method: "POST", path: parts, body: newPart + "CallSidToCoach=" + unknownCA}, 400, 13240},
 		{rawRequest{name: "new conference by name, coaching a stranger", method: "POST", path: acct + "/Conferences/other-room/Participants.json", body: newPart + "CallSidToCoach=" + unknownCA}, 400, 13240},
@@ -308,7 +310,7 @@ func (w *stallingWriter) Write(p []byte) (int, error) {
 func TestSlowRESTClientDoesNotHoldTheSimulator(t *testing.T) {
 	h := newHarness(t)
 	h.app.twiml("/voice", `<Response><Dial><Conference waitUrl="">room</Conference></Dial></Response>`)
-	customer, _ := h.sim.PlaceInbound("+15551230001", "", "")
+	customer := h.placeInbound()
 	h.waitCall(customer, "in the conference", func(c twiliosim.CallState) bool { return c.Conference == "room" })
 	conf, _ := h.sim.State().Conference("room")
 	acct := "/2010-04-01/Accounts/" + testAccount

@@ -237,16 +237,16 @@ func TestParticipantsAPIDefaultConferenceEventsAreStartAndEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.ringingClient("alice")
-	_ = h.sim.Accept(*alice.CallSid)
+	h.must(h.sim.Accept(*alice.CallSid))
 	bob, err := h.tw.Api.CreateParticipant("room", (&api.CreateParticipantParams{}).SetFrom(testNumber).SetTo("client:bob"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.ringingClient("bob")
-	_ = h.sim.Accept(*bob.CallSid)
+	h.must(h.sim.Accept(*bob.CallSid))
 	h.waitConference("room", "started", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfInProgress })
-	_ = h.sim.Hangup(*alice.CallSid)
-	_ = h.sim.Hangup(*bob.CallSid)
+	h.must(h.sim.Hangup(*alice.CallSid))
+	h.must(h.sim.Hangup(*bob.CallSid))
 	got := h.app.waitRequests("/conf-events", untilEvent("StatusCallbackEvent", "conference-end"))
 	checkConferenceEvents(t, got, []confEvent{
 		{"conference-start", "", nil},

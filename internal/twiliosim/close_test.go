@@ -60,7 +60,7 @@ func TestCloseStopsEveryGoroutine(t *testing.T) {
 	if _, err := h.tw.Api.CreateCall((&api.CreateCallParams{}).SetTo("+15557770004").SetFrom(testNumber).SetUrl(h.app.url("/stuck"))); err != nil {
 		t.Fatal(err)
 	}
-	customer, _ := h.sim.PlaceInbound("+15551230001", "", "")
+	customer := h.placeInbound()
 	h.waitCall(customer, "wait music", func(c twiliosim.CallState) bool { return strings.HasSuffix(c.Hearing, "(looping)") })
 	h.app.waitRequests("/stuck", func(r []hookRequest) bool { return len(r) == 1 })
 	h.ringingClient("alice")

@@ -178,12 +178,16 @@ func (s *Sim) connectLocked(p *participant) {
 	conf.everJoined = true
 	conf.updated = now
 	s.confEventLocked(conf, "participant-join", p, nil)
-	if conf.started {
-		p.call.hearing = "conference " + conf.name
-	} else {
-		s.waitMusicLocked(p)
-	}
+	wasStarted := conf.started
+	// Start first, so a participant whose arrival starts the conference
+	// never has its waitUrl requested.
 	s.maybeStartLocked(conf)
+	switch {
+	case !conf.started:
+		s.waitMusicLocked(p)
+	case wasStarted:
+		p.call.hearing = "conference " + conf.name
+	}
 	s.changedLocked()
 }
 

@@ -3,7 +3,6 @@ package twiliosim_test
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -90,8 +89,11 @@ func TestWaitURLVariants(t *testing.T) {
 				t.Fatal(err)
 			}
 			h.waitCall(sid, tt.hearing, func(c twiliosim.CallState) bool { return hearingContains(c, tt.hearing) })
-			if n := len(h.app.requests("/wait")); n != 0 {
-				t.Fatalf("waitUrl fetched %d times", n)
+			// Neither variant fetches anything from the application: in
+			// particular an empty waitUrl must not be resolved against the
+			// document's URL and fetch the voice URL again.
+			if got := h.app.paths(); len(got) != 1 || got[0] != "/voice" {
+				t.Fatalf("the application got requests %v, want only the voice webhook", got)
 			}
 		})
 	}
@@ -274,7 +276,7 @@ func TestNewConferenceWithTheSameNameGetsANewSid(t *testing.T) {
 	h := newHarness(t)
 	a := h.agentJoins("alice", `startConferenceOnEnter="true"`)
 	first := h.waitConference("room", "first", func(c twiliosim.ConferenceState) bool { return len(c.Participants) == 1 })
-	_ = h.sim.Hangup(a)
+	h.must(h.sim.Hangup(a))
 	h.waitConference("room", "first ended", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfCompleted })
 	h.agentJoins("bob", `startConferenceOnEnter="true"`)
 	second := h.waitConference("room", "second", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfInit })
@@ -287,7 +289,7 @@ func TestDialActionIsFetchedWhenTheConferenceEnds(t *testing.T) {
 	h := newHarness(t)
 	h.app.twiml("/voice", `<Response><Dial action="/after" method="POST"><Conference startConferenceOnEnter="true" endConferenceOnExit="true">room</Conference></Dial><Say>never reached</Say></Response>`)
 	h.app.twiml("/after", `<Response><Say>Goodbye from the action.</Say><Hangup/></Response>`)
-	customer, _ := h.sim.PlaceInbound("+15551230001", "", "")
+	customer := h.placeInbound()
 	h.waitCall(customer, "in conference", func(c twiliosim.CallState) bool { return c.Conference == "room" })
 	conf, _ := h.sim.State().Conference("room")
 	if _, err := h.tw.Api.UpdateConference(conf.SID, (&api.UpdateConferenceParams{}).SetStatus("completed")); err != nil {
@@ -333,7 +335,7 @@ func TestHoldPlaysHoldURLWithGET(t *testing.T) {
 
 func TestEndConferenceOnExitChangeIgnoredWhileHeld(t *testing.T) {
 	h := newHarness(t)
-	customer := h.customerWaits("")
+	h.customerWaits("")
 	agent := h.agentJoins("alice", `startConferenceOnEnter="true" endConferenceOnExit="false"`)
 	conf := h.waitConference("room", "started", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfInProgress })
 	if _, err := h.tw.Api.UpdateParticipant(conf.SID, agent, (&api.UpdateParticipantParams{}).SetHold(true)); err != nil {
@@ -346,12 +348,16 @@ func TestEndConferenceOnExitChangeIgnoredWhileHeld(t *testing.T) {
 	if *p.EndConferenceOnExit {
 		t.Fatal("endConferenceOnExit changed on a held participant")
 	}
-	_, _ = h.tw.Api.UpdateParticipant(conf.SID, agent, (&api.UpdateParticipantParams{}).SetHold(false))
-	p, _ = h.tw.Api.UpdateParticipant(conf.SID, agent, (&api.UpdateParticipantParams{}).SetEndConferenceOnExit(true))
+	if _, err := h.tw.Api.UpdateParticipant(conf.SID, agent, (&api.UpdateParticipantParams{}).SetHold(false)); err != nil {
+		t.Fatal(err)
+	}
+	p, err = h.tw.Api.UpdateParticipant(conf.SID, agent, (&api.UpdateParticipantParams{}).SetEndConferenceOnExit(true))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !*p.EndConferenceOnExit {
 		t.Fatal("endConferenceOnExit not changed once off hold")
 	}
-	_ = customer
 }
 
 func TestMaxParticipantsRefusesTheThird(t *testing.T) {
@@ -364,7 +370,7 @@ func TestMaxParticipantsRefusesTheThird(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.ringingClient("carol")
-	_ = h.sim.Accept(*call.Sid)
+	h.must(h.sim.Accept(*call.Sid))
 	c := h.waitStatus(*call.Sid, twiliosim.StatusCompleted)
 	if !strings.Contains(webhookNotes(c), "conference full") {
 		t.Fatalf("refused participant did not go on after <Dial>: %s", webhookNotes(c))
@@ -392,27 +398,42 @@ func TestDuplicateLabelIsRefused(t *testing.T) {
 	h := newHarness(t)
 	h.agentJoins("alice", `participantLabel="agent"`)
 	doc := `<Response><Dial><Conference participantLabel="agent">room</Conference></Dial><Say>label taken</Say></Response>`
-	call, _ := h.tw.Api.CreateCall((&api.CreateCallParams{}).SetTo("client:bob").SetFrom(testNumber).SetTwiml(doc))
+	call, err := h.tw.Api.CreateCall((&api.CreateCallParams{}).SetTo("client:bob").SetFrom(testNumber).SetTwiml(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.ringingClient("bob")
-	_ = h.sim.Accept(*call.Sid)
+	h.must(h.sim.Accept(*call.Sid))
 	h.waitStatus(*call.Sid, twiliosim.StatusCompleted)
 	if !hasNotification(h.sim.State(), *call.Sid, 16025) {
 		t.Fatal("no 16025 notification for a duplicate label")
 	}
 	conf, _ := h.sim.State().Conference("room")
-	_, err := h.tw.Api.CreateParticipant(conf.SID, (&api.CreateParticipantParams{}).SetFrom(testNumber).SetTo("client:carol").SetLabel("agent"))
+	_, err = h.tw.Api.CreateParticipant(conf.SID, (&api.CreateParticipantParams{}).SetFrom(testNumber).SetTo("client:carol").SetLabel("agent"))
 	assertTwilioError(t, err, 400, 16025)
 }
 
 func TestStateJSONOverHTTP(t *testing.T) {
 	h := newHarness(t)
-	customer := h.customerWaits("")
+	customer := h.customerWaits(`participantLabel="customer" muted="true"`)
 	h.waitCall(customer, "waiting", func(c twiliosim.CallState) bool { return c.Conference == "room" })
+	// A call whose webhook fails, for a notification.
+	h.app.handle("/broken", func(hookRequest) reply { return reply{status: http.StatusInternalServerError} })
+	broken, err := h.tw.Api.CreateCall((&api.CreateCallParams{}).SetTo("+15557770001").SetFrom(testNumber).SetUrl(h.app.url("/broken")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("the failure noted", func(st twiliosim.State) bool { return hasNotification(st, *broken.Sid, 11200) })
+
 	resp, err := http.Get(h.api.URL + "/sim/state")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("/sim/state = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	// Decoded into a struct of its own, so the JSON field names are checked.
 	var st struct {
 		Calls []struct {
 			SID, From, To, Direction, Status, Conference string
@@ -423,32 +444,58 @@ func TestStateJSONOverHTTP(t *testing.T) {
 			Status       string `json:"status"`
 			Participants []struct {
 				CallSID                string `json:"call_sid"`
+				Label                  string `json:"label"`
 				Hold                   bool   `json:"hold"`
+				Muted                  bool   `json:"muted"`
+				Heard                  *bool  `json:"heard"`
 				StartConferenceOnEnter bool   `json:"start_conference_on_enter"`
 				EndConferenceOnExit    bool   `json:"end_conference_on_exit"`
 			} `json:"participants"`
 		} `json:"conferences"`
-		Notifications []any `json:"notifications"`
+		Notifications []struct {
+			CallSID   string `json:"call_sid"`
+			ErrorCode int    `json:"error_code"`
+			Message   string `json:"message"`
+			URL       string `json:"url"`
+		} `json:"notifications"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Calls) != 1 || st.Calls[0].SID != customer || st.Calls[0].Direction != "inbound" || st.Calls[0].Conference != "room" {
+	if len(st.Calls) != 2 || st.Calls[0].SID != customer || st.Calls[0].Direction != "inbound" || st.Calls[0].Conference != "room" ||
+		st.Calls[0].From != "+15551230001" || st.Calls[0].To != testNumber {
 		t.Fatalf("calls = %+v", st.Calls)
 	}
-	if len(st.Conferences) != 1 || st.Conferences[0].FriendlyName != "room" || len(st.Conferences[0].Participants) != 1 ||
-		!st.Conferences[0].Participants[0].EndConferenceOnExit {
+	if len(st.Conferences) != 1 || st.Conferences[0].FriendlyName != "room" || st.Conferences[0].Status != "init" ||
+		len(st.Conferences[0].Participants) != 1 {
 		t.Fatalf("conferences = %+v", st.Conferences)
 	}
-	page, err := http.Get(h.api.URL + "/sim")
-	if err != nil {
-		t.Fatal(err)
+	p := st.Conferences[0].Participants[0]
+	if p.CallSID != customer || p.Label != "customer" || !p.Muted || p.Heard == nil || *p.Heard ||
+		p.StartConferenceOnEnter || !p.EndConferenceOnExit || p.Hold {
+		t.Fatalf("participant = %+v", p)
 	}
-	defer page.Body.Close()
-	if page.StatusCode != 200 || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") {
-		t.Fatalf("/sim = %d %s", page.StatusCode, page.Header.Get("Content-Type"))
+	if len(st.Notifications) != 1 {
+		t.Fatalf("notifications = %+v", st.Notifications)
 	}
-	_ = url.Values{}
+	if n := st.Notifications[0]; n.CallSID != *broken.Sid || n.ErrorCode != 11200 || n.URL != h.app.url("/broken") ||
+		!strings.Contains(n.Message, "500") {
+		t.Fatalf("notification = %+v", n)
+	}
+
+	// The page shows the same state to a person.
+	page := h.controlRequest(http.MethodGet, "/sim", nil, "")
+	if page.status != http.StatusOK || !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("/sim = %d %s", page.status, page.header.Get("Content-Type"))
+	}
+	for _, want := range []string{
+		st.Conferences[0].SID, "<td>room</td>", "<code>" + customer + "</code> customer connected muted",
+		*broken.Sid, "<td>11200</td>", h.app.url("/broken"),
+	} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("the /sim page does not show %q", want)
+		}
+	}
 }
 
 // Twilio: a participant with startConferenceOnEnter=false who joins a
@@ -496,5 +543,75 @@ func TestWaitingParticipantIsNotHeard(t *testing.T) {
 		if p, _ := conf.Participant(sid); p.Heard {
 			t.Fatalf("muted or held participant %s is heard: %+v", sid, p)
 		}
+	}
+}
+
+// A moderator alone waits; a participant without startConferenceOnEnter
+// who joins then starts the conference, since a moderator is present with
+// another participant.
+func TestModeratorFirstThenAParticipantStartsTheConference(t *testing.T) {
+	h := newHarness(t)
+	agent := h.agentJoins("alice", `startConferenceOnEnter="true"`)
+	h.waitCall(agent, "moderator waiting", func(c twiliosim.CallState) bool { return hearingContains(c, "default wait music") })
+	customer := h.customerWaits("")
+	conf := h.waitConference("room", "started", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfInProgress })
+	for _, sid := range []string{agent, customer} {
+		if p, ok := conf.Participant(sid); !ok || p.Hearing != "conference room" || !p.Heard {
+			t.Fatalf("participant %s = %+v, want in the started conference", sid, p)
+		}
+	}
+	if n := len(h.app.requests("/wait")); n != 0 {
+		t.Fatalf("the customer's waitUrl was fetched %d times although the conference started as they joined", n)
+	}
+}
+
+// Removing (kicking) a participant with endConferenceOnExit through the
+// REST API ends the conference, with Twilio's reason for a kick; the
+// kicked caller goes on with the TwiML after its <Dial>.
+func TestKickingAnEndConferenceOnExitParticipantEndsTheConference(t *testing.T) {
+	h := newHarness(t)
+	customer := h.customerWaits(`statusCallback="/conf-events" statusCallbackEvent="end leave"`)
+	agent := h.agentJoins("alice", `startConferenceOnEnter="true"`)
+	conf := h.waitConference("room", "started", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfInProgress })
+	if err := h.tw.Api.DeleteParticipant(conf.SID, customer, nil); err != nil {
+		t.Fatal(err)
+	}
+	conf = h.waitConference("room", "ended", func(c twiliosim.ConferenceState) bool { return c.Status == twiliosim.ConfCompleted })
+	if conf.ReasonConferenceEnded != "participant-with-end-conference-on-exit-kicked" || conf.CallSIDEndingConference != customer {
+		t.Fatalf("conference ended %q by %q", conf.ReasonConferenceEnded, conf.CallSIDEndingConference)
+	}
+	got := h.app.waitRequests("/conf-events", untilEvent("StatusCallbackEvent", "conference-end"))
+	end := matching(got, "StatusCallbackEvent", "conference-end")
+	if end.Get("ReasonConferenceEnded") != "participant-with-end-conference-on-exit-kicked" || end.Get("CallSidEndingConference") != customer {
+		t.Fatalf("conference-end = %v", end)
+	}
+	if leave := matching(got, "CallSid", customer); leave.Get("ReasonParticipantLeft") != "participant_updated_via_api" {
+		t.Fatalf("kicked participant's leave = %v", leave)
+	}
+	for sid, after := range map[string]string{customer: "after the conference", agent: "agent after the conference"} {
+		c := h.waitStatus(sid, twiliosim.StatusCompleted)
+		if !strings.Contains(webhookNotes(c), "hears say: "+after) {
+			t.Fatalf("%s did not go on after <Dial>: %s", sid, webhookNotes(c))
+		}
+	}
+}
+
+// maxParticipants counts participants added through the REST API too:
+// Twilio's 16020, "Conference is full", and nobody is called.
+func TestMaxParticipantsRefusesARESTParticipant(t *testing.T) {
+	h := newHarness(t)
+	h.agentJoins("alice", `maxParticipants="2"`)
+	h.agentJoins("bob", ``)
+	conf := h.waitConference("room", "two in", func(c twiliosim.ConferenceState) bool { return len(c.Participants) == 2 })
+	_, err := h.tw.Api.CreateParticipant(conf.SID, (&api.CreateParticipantParams{}).SetFrom(testNumber).SetTo("client:carol"))
+	assertTwilioError(t, err, 400, 16020)
+	st := h.sim.State()
+	for _, c := range st.Calls {
+		if c.To == "client:carol" {
+			t.Fatalf("a participant refused for a full conference was called: %+v", c)
+		}
+	}
+	if c, _ := st.Conference("room"); len(c.Participants) != 2 {
+		t.Fatalf("conference has %d participants", len(c.Participants))
 	}
 }

@@ -129,7 +129,7 @@ func TestPhoneStreamStartsWithCallsAlreadyRinging(t *testing.T) {
 	h.waitState("bob's stream counted", func(st twiliosim.State) bool {
 		return len(st.Phones) == 1 && st.Phones[0].Identity == "bob" && st.Phones[0].Streams == 1
 	})
-	_ = h.sim.Reject(sid)
+	h.must(h.sim.Reject(sid))
 	if ev := nextPhoneEvent(t, events); ev.Type != "canceled" || ev.Status != "busy" {
 		t.Fatalf("after reject = %+v", ev)
 	}
@@ -253,11 +253,11 @@ func TestControlPlaceCallWithAnUnencodedPlus(t *testing.T) {
 func TestControlErrorsAreJSON(t *testing.T) {
 	h := newHarness(t)
 	h.app.twiml("/voice", keepTalking)
-	inbound, _ := h.sim.PlaceInbound("+15551230001", "", "")
+	inbound := h.placeInbound()
 	h.waitStatus(inbound, twiliosim.StatusInProgress)
 	ended := h.callClient("carol")
 	h.ringingClient("carol")
-	_ = h.sim.Hangup(ended)
+	h.must(h.sim.Hangup(ended))
 	const unknown = "CA00000000000000000000000000000000"
 
 	tests := []struct {
@@ -338,5 +338,24 @@ func TestSimPageShowsRingingPhoneControls(t *testing.T) {
 		if !strings.Contains(page.body, `action="/sim/calls/`+sid+want+`"`) {
 			t.Errorf("page lacks the %s form for a ringing phone", want)
 		}
+	}
+}
+
+func TestControlRejectARingingPhone(t *testing.T) {
+	h := newHarness(t)
+	events := h.openPhone("alice")
+	sid := h.callClient("alice")
+	if ev := nextPhoneEvent(t, events); ev.Type != "incoming" || ev.CallSID != sid {
+		t.Fatalf("first event = %+v", ev)
+	}
+	res := h.controlRequest(http.MethodPost, "/sim/calls/"+sid+"/reject", nil, "")
+	if res.status != http.StatusOK || res.json["sid"] != sid || res.json["status"] != twiliosim.StatusBusy {
+		t.Fatalf("POST reject = %d %s", res.status, res.body)
+	}
+	if ev := nextPhoneEvent(t, events); ev.Type != "canceled" || ev.CallSID != sid || ev.Status != twiliosim.StatusBusy {
+		t.Fatalf("after reject = %+v", ev)
+	}
+	if c, _ := h.sim.State().Call(sid); c.Status != twiliosim.StatusBusy || c.StartTime != nil {
+		t.Fatalf("rejected call = %+v", c)
 	}
 }

@@ -159,6 +159,17 @@ func (a *appServer) requests(path string) []hookRequest {
 	return out
 }
 
+// paths returns the path of every request received so far, in order.
+func (a *appServer) paths() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for _, r := range a.got {
+		out = append(out, r.Path)
+	}
+	return out
+}
+
 // waitRequests waits until cond holds for the requests received on path.
 func (a *appServer) waitRequests(path string, cond func([]hookRequest) bool) []hookRequest {
 	a.t.Helper()
@@ -214,6 +225,24 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		sim.Close()
 	})
 	return &harness{t: t, app: app, sim: sim, api: api, tw: tw}
+}
+
+// placeInbound places a customer call from +15551230001 to the number.
+func (h *harness) placeInbound() string {
+	h.t.Helper()
+	sid, err := h.sim.PlaceInbound("+15551230001", "", "")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return sid
+}
+
+// must fails the test on an error from a simulated party's action.
+func (h *harness) must(err error) {
+	h.t.Helper()
+	if err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 // waitState waits until cond holds for the simulator's state.

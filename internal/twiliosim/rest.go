@@ -167,6 +167,15 @@ func checkParties(to, from string) *apiError {
 	return nil
 }
 
+var callSIDPattern = regexp.MustCompile(`^CA[0-9a-f]{32}$`)
+
+// validLabel applies Twilio's rules for a participant label (error 16023):
+// at most 128 characters, not a CallSid (it would be ambiguous in the
+// Participant's URL, which takes either) and no "/".
+func validLabel(label string) bool {
+	return len(label) <= 128 && !callSIDPattern.MatchString(label) && !strings.Contains(label, "/")
+}
+
 func validWebURL(v string) bool {
 	u, err := url.Parse(v)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
@@ -638,8 +647,8 @@ func (s *Sim) participantsCollection(r *http.Request) (restReply, *apiError) {
 	if f.err != nil {
 		return restReply{}, f.err
 	}
-	if len(spec.label) > 128 {
-		return restReply{}, invalidParam("Label", spec.label)
+	if !validLabel(spec.label) {
+		return restReply{}, newAPIError(http.StatusBadRequest, 16023, "Invalid participant label %q: it must not exceed 128 characters, be a CallSid or contain '/'", spec.label)
 	}
 	if spec.coaching && spec.coach == "" {
 		return restReply{}, newAPIError(http.StatusBadRequest, 20001, "CallSidToCoach is required when Coaching is true")

@@ -29,7 +29,7 @@ func TestSayPlayPauseAndRedirect(t *testing.T) {
 	h.app.twiml("/voice", `<Response><Say>Welcome</Say><Play loop="2">https://example.com/a.mp3</Play><Pause length="2"/>`+
 		`<Redirect method="GET">menu/next?step=2</Redirect><Say>unreachable</Say></Response>`)
 	h.app.twiml("/menu/next", `<Response><Play loop="0">https://example.com/loop.mp3</Play></Response>`)
-	sid, _ := h.sim.PlaceInbound("+15551230001", "", "")
+	sid := h.placeInbound()
 	c := h.waitCall(sid, "looping music", func(c twiliosim.CallState) bool {
 		return c.Hearing == "play: https://example.com/loop.mp3 (looping)"
 	})
@@ -62,7 +62,7 @@ func TestHangupAndReject(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
 			h.app.twiml("/voice", tt.doc)
-			sid, _ := h.sim.PlaceInbound("+15551230001", "", "")
+			sid := h.placeInbound()
 			c := h.waitCall(sid, "ended", func(c twiliosim.CallState) bool { return c.EndTime != nil })
 			if c.Status != tt.status || (c.StartTime != nil) != tt.answered {
 				t.Fatalf("call = %s answered %v, want %s answered %v", c.Status, c.StartTime != nil, tt.status, tt.answered)
@@ -168,12 +168,12 @@ func TestDialNumberBehaviours(t *testing.T) {
 	}{
 		{"answer", func(h *harness, child string) {
 			h.waitStatus(child, twiliosim.StatusInProgress)
-			_ = h.sim.Hangup(child)
+			h.must(h.sim.Hangup(child))
 		}, "completed"},
 		{"busy", func(*harness, string) {}, "busy"},
 		{"no-answer", func(h *harness, child string) {
 			h.waitStatus(child, twiliosim.StatusRinging)
-			_ = h.sim.RingOut(child)
+			h.must(h.sim.RingOut(child))
 		}, "no-answer"},
 		{"failed", func(*harness, string) {}, "failed"},
 	}
@@ -229,13 +229,21 @@ func TestFirstClientToAnswerWins(t *testing.T) {
 }
 
 func TestCallerHangingUpCancelsTheRingingChild(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, func(c *twiliosim.Config) {
+		c.VoiceStatusCallback = strings.TrimSuffix(c.VoiceURL, "/voice") + "/status"
+	})
 	parent := h.dialFlow("", `<Client>alice</Client>`)
 	child := h.ringingClient("alice")
 	if err := h.sim.Hangup(parent); err != nil {
 		t.Fatal(err)
 	}
 	h.waitStatus(child, twiliosim.StatusCanceled)
+	h.waitStatus(parent, twiliosim.StatusCompleted)
+	// The parent's completed callback has been delivered, and closing the
+	// simulator waits for every call's TwiML runner to end: a Dial action
+	// requested after the hangup would have arrived by now.
+	h.app.waitRequests("/status", untilEvent("CallStatus", "completed"))
+	h.sim.Close()
 	if n := len(h.app.requests("/dial-done")); n != 0 {
 		t.Fatalf("the Dial action was requested %d times after the caller hung up", n)
 	}
@@ -257,7 +265,7 @@ func TestAnswerOnBridgeKeepsTheCallerRinging(t *testing.T) {
 			if c, _ := h.sim.State().Call(parent); c.Status != tt.whileRings {
 				t.Fatalf("caller is %q while the phone rings, want %q", c.Status, tt.whileRings)
 			}
-			_ = h.sim.Accept(child)
+			h.must(h.sim.Accept(child))
 			c := h.waitStatus(parent, twiliosim.StatusInProgress)
 			if c.StartTime == nil {
 				t.Fatal("caller answered without a start time")
@@ -321,5 +329,17 @@ func TestPauseAfterSayKeepsTheCallAnswered(t *testing.T) {
 	c := h.waitCall(sid, "pausing", func(c twiliosim.CallState) bool { return c.Hearing == "pause" })
 	if c.Status != twiliosim.StatusInProgress || c.StartTime == nil {
 		t.Fatalf("pausing after <Say>: %s, start %v", c.Status, c.StartTime)
+	}
+}
+
+func TestDialActionWithMethodGET(t *testing.T) {
+	h := newHarness(t)
+	parent := h.dialFlow(`method="GET"`, `<Client>alice</Client>`)
+	child := h.ringingClient("alice")
+	h.must(h.sim.Reject(child))
+	got := h.app.waitRequests("/dial-done", func(r []hookRequest) bool { return len(r) == 1 })
+	if got[0].Method != http.MethodGet || got[0].Query.Get("DialCallStatus") != twiliosim.StatusBusy ||
+		got[0].Query.Get("CallSid") != parent || got[0].Query.Get("DialCallSid") != child {
+		t.Fatalf("Dial action = %s %v, want a GET with the outcome in the query", got[0].Method, got[0].Query)
 	}
 }

@@ -50,14 +50,14 @@ func TestDialedLegsAreOutboundDialChildren(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
 			h.app.twiml("/voice", `<Response><Dial callerId="+15550109999">`+tt.noun+`</Dial></Response>`)
-			parent, _ := h.sim.PlaceInbound("+15551230001", "", "")
+			parent := h.placeInbound()
 			got := h.app.waitRequests("/child", untilEvent("CallStatus", "ringing"))
 			child := got[0].Form.Get("CallSid")
 			if tt.to == "client:alice" {
-				_ = h.sim.Accept(child)
+				h.must(h.sim.Accept(child))
 			}
 			h.waitStatus(child, twiliosim.StatusInProgress)
-			_ = h.sim.Hangup(parent)
+			h.must(h.sim.Hangup(parent))
 			got = h.app.waitRequests("/child", untilEvent("CallStatus", "completed"))
 			statuses := []string{}
 			for _, r := range got {
@@ -88,7 +88,7 @@ func TestGETWebhooksCarryParametersInTheSignedURL(t *testing.T) {
 			c.VoiceURL += "?tenant=a%20b&x=1"
 		}, func(h *harness) {
 			h.app.twiml("/voice", keepTalking)
-			_, _ = h.sim.PlaceInbound("+15551230001", "", "")
+			h.placeInbound()
 		}, "/voice"},
 		{"REST call with Method GET", nil, func(h *harness) {
 			h.app.twiml("/outbound", `<Response><Pause length="600"/></Response>`)
@@ -101,7 +101,7 @@ func TestGETWebhooksCarryParametersInTheSignedURL(t *testing.T) {
 		{"Redirect with method GET", nil, func(h *harness) {
 			h.app.twiml("/voice", `<Response><Redirect method="GET">next?tenant=a%20b&amp;x=1</Redirect></Response>`)
 			h.app.twiml("/next", `<Response><Pause length="600"/></Response>`)
-			_, _ = h.sim.PlaceInbound("+15551230001", "", "")
+			h.placeInbound()
 		}, "/next"},
 	}
 	for _, tt := range tests {
@@ -223,7 +223,7 @@ func TestWebhookFailuresEndTheCallWithTwiliosCodes(t *testing.T) {
 func TestAudioAnswerIsPlayed(t *testing.T) {
 	h := newHarness(t)
 	h.app.handle("/voice", func(hookRequest) reply { return reply{contentType: "audio/mpeg", body: "ID3 not really an mp3"} })
-	sid, _ := h.sim.PlaceInbound("+15551230001", "", "")
+	sid := h.placeInbound()
 	c := h.waitStatus(sid, twiliosim.StatusCompleted)
 	if !strings.Contains(webhookNotes(c), "hears play: "+h.app.url("/voice")) {
 		t.Fatalf("audio answer not played: %s", webhookNotes(c))
