@@ -70,6 +70,13 @@ func csrfHeaders(ctx context.Context) string {
 	return string(b)
 }
 
+// serverNow is the server's clock as the page is rendered, for the page's
+// clocks to correct the viewer's own by: an agent's PC a few minutes off
+// would otherwise show every caller waiting minutes too long, or not at all.
+func serverNow(ctx context.Context) string {
+	return now(ctx).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
 // withClock fixes the time components compute elapsed times from, for tests.
 func withClock(ctx context.Context, now func() time.Time) context.Context {
 	return context.WithValue(ctx, clockKey{}, now)

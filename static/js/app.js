@@ -2,7 +2,10 @@
 //
 // - Clocks: every [data-since] element shows the time elapsed since that
 //   RFC 3339 moment (m:ss, or h:mm:ss from an hour), ticking once a second;
-//   data-until stops the clock at that moment.
+//   data-until stops the clock at that moment. Clocks run on the server's
+//   time: the page says when it was rendered (body[data-server-now]), and
+//   the viewer's clock is corrected by the difference, so a PC whose clock
+//   is off does not show callers waiting too long or too little.
 // - [data-local-time] elements show their datetime in the viewer's time zone.
 // - Errors from htmx actions: the server answers 4xx with a short text, which
 //   htmx 2 does not swap; it is shown in #flash instead.
@@ -55,8 +58,23 @@
     return found;
   }
 
+  // skew is how far the server's clock is ahead of the viewer's, read once
+  // as the page loads (the page's trip from the server adds a little).
+  var skew = null;
+
+  function serverTime() {
+    if (skew === null) {
+      var rendered = parseTime(document.body && document.body.getAttribute("data-server-now"));
+      if (rendered === null) {
+        return Date.now();
+      }
+      skew = rendered - Date.now();
+    }
+    return Date.now() + skew;
+  }
+
   function tick(root) {
-    var now = Date.now();
+    var now = serverTime();
     within(root || document.documentElement, "[data-since]").forEach(function (el) {
       var since = parseTime(el.getAttribute("data-since"));
       if (since === null) {
