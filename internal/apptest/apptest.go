@@ -347,29 +347,27 @@ func (c *Client) PostRaw(path, contentType, body string) (int, string) {
 // WaitSettled waits until n conferences, each a customer and one agent
 // who joined them, have had every status callback applied: the simulator
 // has recorded the answer to both participant-join callbacks of each, and
-// to the customer's wait URL (fetched when they joined alone), and the
-// database holds the three receipts of each (both joins and
+// the database holds the three receipts of each (both joins and
 // conference-start, which the simulator sends after them). The simulator
 // records a request only once the app has answered it, so after this no
-// request of theirs is in flight and the state stays as it is until a
-// test changes it.
+// callback of theirs is in flight and the state stays as it is until a
+// test changes it. The customer's wait-URL fetch is not waited for: it
+// never happens when the agent joined first, and is recorded late when the
+// conference's start cuts it short; Snapshot leaves those fetches out.
 func (e *Env) WaitSettled(n int) {
 	e.T.Helper()
 	// Polled: the simulator records a delivery without announcing a
 	// change of state, so WaitSim would not wake up for it.
 	e.WaitDB(strconv.Itoa(2*n)+" participant-join callbacks answered and "+strconv.Itoa(3*n)+" conference callbacks applied", func(ctx context.Context) (bool, error) {
-		joins, waits := 0, 0
+		joins := 0
 		for _, c := range e.Sim.State().Calls {
 			for _, w := range Requests(c) {
 				if w.Params["StatusCallbackEvent"] == "participant-join" {
 					joins++
 				}
-				if u, err := url.Parse(w.URL); err == nil && u.Path == handlers.PathVoiceWait {
-					waits++
-				}
 			}
 		}
-		if joins != 2*n || waits < n {
+		if joins != 2*n {
 			return false, nil
 		}
 		receipts, err := e.App.DB.NewSelect().Table("webhook_receipts").Count(ctx)

@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/warmtransfer/warmtransfer/handlers"
 	"github.com/warmtransfer/warmtransfer/internal/twiliosim"
 	"github.com/warmtransfer/warmtransfer/models"
 )
@@ -25,7 +27,10 @@ import (
 //
 // Timestamps that only say when a row was last written (updated_at) are
 // left out: they are bookkeeping, not state. What the simulator's calls are
-// hearing is left out too: it follows the audio's own clock.
+// hearing, and their fetches of the wait URL, are left out too: they follow
+// the audio's own course (a fetch still in flight, or cut short when the
+// conference starts, is recorded late), and the app answers them without
+// changing anything.
 type Snapshot struct {
 	Lines []string
 }
@@ -94,8 +99,14 @@ func (e *Env) Snapshot(t testing.TB) Snapshot {
 	if e.Sim != nil {
 		st := e.SimState(t)
 		for _, c := range st.Calls {
+			requests := 0
+			for _, w := range Requests(c) {
+				if u, err := url.Parse(w.URL); err != nil || u.Path != handlers.PathVoiceWait {
+					requests++
+				}
+			}
 			add("sim call %s %s -> %s %s status=%s conference=%s/%s requests=%d",
-				c.SID, c.From, c.To, c.Direction, c.Status, c.Conference, c.ConferenceSID, len(Requests(c)))
+				c.SID, c.From, c.To, c.Direction, c.Status, c.Conference, c.ConferenceSID, requests)
 		}
 		for _, conf := range st.Conferences {
 			add("sim conference %s %s status=%s ended=%q by=%s", conf.SID, conf.FriendlyName, conf.Status, conf.ReasonConferenceEnded, conf.CallSIDEndingConference)
