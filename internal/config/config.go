@@ -217,8 +217,9 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 		fail(envTokenTTL, "must be at most %s, got %s", maxTokenTTL, c.TokenTTL)
 	}
 
-	if d, err := time.ParseDuration(values[envRingTimeout]); err != nil || d < time.Second || d > 10*time.Minute {
-		fail(envRingTimeout, "must be a duration from 1s to 10m, got %q", values[envRingTimeout])
+	// Twilio's bounds for a participant's Timeout, which this becomes.
+	if d, err := time.ParseDuration(values[envRingTimeout]); err != nil || d < 5*time.Second || d > 10*time.Minute {
+		fail(envRingTimeout, "must be a duration from 5s to 10m (Twilio's bounds for ringing), got %q", values[envRingTimeout])
 	} else {
 		c.RingTimeout = d
 	}

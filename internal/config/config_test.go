@@ -434,8 +434,13 @@ func TestLoadInvalid(t *testing.T) {
 		},
 		{
 			name: "ring timeout too short",
-			env:  map[string]string{"WT_RING_TIMEOUT": "500ms"},
-			want: []string{`WT_RING_TIMEOUT: must be a duration from 1s to 10m, got "500ms"`},
+			env:  map[string]string{"WT_RING_TIMEOUT": "4s"},
+			want: []string{`WT_RING_TIMEOUT: must be a duration from 5s to 10m (Twilio's bounds for ringing), got "4s"`},
+		},
+		{
+			name: "ring timeout too long",
+			env:  map[string]string{"WT_RING_TIMEOUT": "11m"},
+			want: []string{`WT_RING_TIMEOUT: must be a duration from 5s to 10m (Twilio's bounds for ringing), got "11m"`},
 		},
 		{
 			name: "wrap-up negative",
