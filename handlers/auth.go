@@ -91,6 +91,9 @@ func (h *Handlers) requireManager(next echo.HandlerFunc) echo.HandlerFunc {
 // header (htmx) or the "csrf" form field (plain forms).
 func (h *Handlers) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if err := wellFormed(c); err != nil {
+			return err
+		}
 		token := c.Request().Header.Get("X-CSRF-Token")
 		if token == "" {
 			token = c.FormValue("csrf")
@@ -101,6 +104,17 @@ func (h *Handlers) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// wellFormed refuses a body that is not valid form encoding before any of
+// it is read: Go's parser keeps the fields before the first bad one, and a
+// request acted on by halves ("to=bob&x=%zz" transferring to bob) is worse
+// than one refused.
+func wellFormed(c echo.Context) error {
+	if _, err := c.FormParams(); err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "the request is malformed: its body is not valid form encoding")
+	}
+	return nil
 }
 
 func (h *Handlers) home(c echo.Context) error {
@@ -126,6 +140,9 @@ func (h *Handlers) signInPage(c echo.Context) error {
 // the password is looked at.
 func (h *Handlers) signIn(c echo.Context) error {
 	ctx := c.Request().Context()
+	if err := wellFormed(c); err != nil {
+		return err
+	}
 	if !h.Sessions.CheckAnonymousCSRF(c.Request(), c.FormValue("csrf")) {
 		c.Set(ctxAnonCSRF, h.Sessions.AnonymousCSRF(c.Response(), c.Request()))
 		return h.render(c, http.StatusForbidden, views.SignInPage("The form has expired. Please try again.", ""))
