@@ -64,6 +64,9 @@ type Options struct {
 	// MaxMissedOffers sets agents away after that many missed offers in a
 	// row (default never, so tests that decline calls keep their agents).
 	MaxMissedOffers int
+	// Timezone is the contact center's time zone (WT_TIMEZONE; UTC when
+	// empty).
+	Timezone string
 	// BehindProxy puts a reverse proxy in front of the app, as a
 	// deployment does: WT_PUBLIC_URL is the proxy's address, the app
 	// listens on another, and the proxy sends the app the Host header of
@@ -88,6 +91,9 @@ func Start(t testing.TB, opts Options) *Env {
 	args := []string{
 		"-addr", ln.Addr().String(), "-database-url", dbURL,
 		"-wrap-up", opts.WrapUp.String(), "-max-missed-offers", strconv.Itoa(opts.MaxMissedOffers),
+	}
+	if opts.Timezone != "" {
+		args = append(args, "-timezone", opts.Timezone)
 	}
 	var px *proxy
 	if opts.BehindProxy {
