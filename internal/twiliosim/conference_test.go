@@ -13,7 +13,8 @@ import (
 )
 
 // customerWaits sets the number's voice URL to put callers in conference
-// "room" with the seeds' attributes, and places one call.
+// "room" with the seeds' attributes, places one call, and returns once
+// that call is in the room.
 func (h *harness) customerWaits(extraAttrs string) string {
 	h.t.Helper()
 	h.app.twiml("/voice", `<Response><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="true" waitUrl="`+h.app.url("/wait")+`" `+extraAttrs+`>room</Conference></Dial><Say>after the conference</Say></Response>`)
@@ -22,6 +23,9 @@ func (h *harness) customerWaits(extraAttrs string) string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	// In the room before anyone else is added: the first participant's
+	// callback settings are the conference's, so who comes first matters.
+	h.waitCall(sid, "the customer in the conference", func(c twiliosim.CallState) bool { return c.Conference == "room" })
 	return sid
 }
 
