@@ -207,17 +207,19 @@ func AvailableAgents(ctx context.Context, db bun.IDB, limit int) ([]Agent, error
 	return agents, nil
 }
 
-// SignOutIdleAgents takes every agent who is not on a call off routing
-// (offline as of at), for when every session has ended at once.
-func SignOutIdleAgents(ctx context.Context, db bun.IDB, at time.Time) error {
+// SignOutAllAgents takes every agent off routing (offline as of at), for
+// when every session has ended at once. A call an agent is on goes on; as
+// they are offline already, its end does not make them available (only a
+// busy agent is freed).
+func SignOutAllAgents(ctx context.Context, db bun.IDB, at time.Time) error {
 	_, err := db.NewUpdate().Model((*Agent)(nil)).
 		Set("presence = ?", PresenceOffline).
 		Set("presence_since = ?", at).
 		Set("updated_at = ?", at).
-		Where("presence IN (?)", bun.In([]Presence{PresenceAvailable, PresenceAway, PresenceWrapUp})).
+		Where("presence <> ?", PresenceOffline).
 		Exec(ctx)
 	if err != nil {
-		return wrapErr("sign out idle agents", err)
+		return wrapErr("sign out every agent", err)
 	}
 	return nil
 }

@@ -106,9 +106,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	}
 	if cfg.SessionSecretGenerated {
 		// The sessions of an earlier run were signed with another secret
-		// and cannot be read any more: nobody is signed in, so nobody
-		// idle may be offered a call until they sign in again.
-		if err := models.SignOutIdleAgents(ctx, db, time.Now()); err != nil {
+		// and cannot be read any more: nobody is signed in, so nobody may
+		// be offered a call until they sign in again.
+		if err := models.SignOutAllAgents(ctx, db, time.Now()); err != nil {
 			db.Close()
 			return nil, err
 		}
@@ -333,7 +333,7 @@ func (a *App) SeedDemoAccounts(ctx context.Context) ([]DemoAccount, error) {
 
 // UpsertAgent creates an agent, or resets the name, role and password of an
 // existing one (which also signs them out everywhere, and so takes them off
-// routing unless they are on a call).
+// routing: a call they are on goes on, and its end leaves them offline).
 func UpsertAgent(ctx context.Context, db bun.IDB, identity, name string, role models.Role, password string) error {
 	if !auth.ValidClientIdentity(identity) {
 		return fmt.Errorf("app: %q is not a valid identity (letters, digits, _ . - @)", identity)
@@ -355,7 +355,7 @@ func UpsertAgent(ctx context.Context, db bun.IDB, identity, name string, role mo
 	existing.Name, existing.Role, existing.PasswordHash, existing.Disabled = name, role, hash, false
 	existing.SessionEpoch++
 	columns := []string{"name", "role", "password_hash", "disabled", "session_epoch"}
-	if existing.Presence != models.PresenceBusy && existing.Presence != models.PresenceOffline {
+	if existing.Presence != models.PresenceOffline {
 		existing.Presence, existing.PresenceSince = models.PresenceOffline, time.Now()
 		columns = append(columns, "presence", "presence_since")
 	}

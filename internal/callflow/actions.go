@@ -319,8 +319,17 @@ func (s *Service) SetPresence(ctx context.Context, identity string, p models.Pre
 			return err
 		}
 		if _, err := models.ActiveLegForAgent(ctx, tx, agent.ID); err == nil {
-			if p == models.PresenceOffline {
-				return nil // signing out mid-call leaves the call alone
+			switch {
+			case p == models.PresenceOffline:
+				return nil // going offline mid-call leaves the call alone
+			case p == models.PresenceAvailable && agent.Presence == models.PresenceOffline:
+				// Signed out during a call and back before it ended: busy
+				// with it, and free for the next once it is over.
+				if _, err := models.UpdateAgentPresence(ctx, tx, identity, models.PresenceBusy, s.now()); err != nil {
+					return err
+				}
+				rec.add(EventPresence, 0, agent.ID, map[string]any{"presence": models.PresenceBusy})
+				return nil
 			}
 			return ErrOnCall
 		} else if !errors.Is(err, models.ErrNotFound) {
@@ -351,16 +360,31 @@ func (s *Service) SetPresence(ctx context.Context, identity string, p models.Pre
 	return nil
 }
 
-// SignOut takes the agent off routing (a call they are on is left alone)
-// and ends every session of theirs: their cookies carry the old epoch. The
-// epoch is written in turn with the service's other writes, like every
-// write the app makes while it serves.
+// SignOut ends every session of the agent (their cookies carry the old
+// epoch) and takes them off routing, as disabling them does: a call ringing
+// them is taken back, and a call they are on goes on, with their presence
+// offline already, so its end does not make them available again (only a
+// busy agent is freed). The write goes in turn with the service's others,
+// like every write the app makes while it serves.
 func (s *Service) SignOut(ctx context.Context, identity string) error {
-	if err := s.SetPresence(ctx, identity, models.PresenceOffline); err != nil {
+	var stopRinging []string
+	err := s.inTx(ctx, func(tx bun.Tx, rec *recorder) error {
+		a, offer, err := s.lockAgentAndOffer(ctx, tx, identity)
+		if err != nil {
+			return err
+		}
+		was := a.Presence
+		if stopRinging, err = s.signOutEverywhere(ctx, tx, rec, a, offer); err != nil {
+			return err
+		}
+		if was != a.Presence {
+			rec.add(EventPresence, 0, a.ID, map[string]any{"presence": a.Presence})
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx bun.Tx, _ *recorder) error {
-		_, err := models.BumpSessionEpoch(ctx, tx, identity)
-		return err
-	})
+	s.takeBackOffers(ctx, stopRinging)
+	return nil
 }
