@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -112,4 +114,35 @@ var carolsRosterItem = regexp.MustCompile(`<li[^>]*data-testid="roster-carol"[^>
 func carolAvailable(html string) bool {
 	item := carolsRosterItem.FindString(html)
 	return strings.Contains(item, `data-presence="available"`)
+}
+
+// TestTheColleagueFollowsATransferFromItsStart: a colleague a call is being
+// transferred to takes part in it from the transfer's start: the line that
+// says so reaches their stream, though they have not joined yet.
+func TestTheColleagueFollowsATransferFromItsStart(t *testing.T) {
+	env := apptest.Start(t, apptest.Options{})
+	env.AddAgent("alice", "Alice Archer", models.RoleAgent)
+	env.AddAgent("bob", "Bob Baker", models.RoleAgent)
+	alice := env.SignIn("alice")
+	customer := env.PlaceCall("+15559990009")
+	env.SimAction(env.Ringing("alice"), "accept")
+	var call *models.Call
+	env.WaitDB("alice with the caller", func(ctx context.Context) (bool, error) {
+		c, err := models.CallBySID(ctx, env.App.DB, customer)
+		call = c
+		return err == nil && c.State == models.CallWithAgent, nil
+	})
+	bob := env.SignIn("bob")
+	bobStream := bob.Stream(0)
+	if status, body := alice.Post("/calls/"+strconv.FormatInt(call.ID, 10)+"/transfer", url.Values{"to": {"bob"}}); status != http.StatusOK && status != http.StatusNoContent {
+		t.Fatalf("transfer: %d %s", status, body)
+	}
+	var started models.Event
+	env.WaitDB("the transfer started", func(ctx context.Context) (bool, error) {
+		err := env.App.DB.NewSelect().Model(&started).Where("kind = ? AND call_id = ?", callflow.EventTransferStarted, call.ID).Scan(ctx)
+		return err == nil, nil
+	})
+	if _, ok := bobStream.Until(func(ev apptest.SSEEvent) bool { return ev.Event == "activity" && ev.ID == started.ID }); !ok {
+		t.Fatalf("bob never saw the transfer to him start (event %d)", started.ID)
+	}
 }

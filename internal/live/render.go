@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -152,6 +153,7 @@ type history struct {
 	v     *Views
 	names map[string]string // identity -> name
 	byID  map[int64]string  // agent id -> name
+	ids   map[string]int64  // identity -> agent id
 	calls map[int64]*models.Call
 	spans map[int64][]span // call id -> when each agent was on it
 	lines map[int64]string // event id -> its rendered line
@@ -162,10 +164,11 @@ func (v *Views) history(ctx context.Context) (*history, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &history{v: v, names: map[string]string{}, byID: map[int64]string{}, calls: map[int64]*models.Call{}, spans: map[int64][]span{}, lines: map[int64]string{}}
+	h := &history{v: v, names: map[string]string{}, byID: map[int64]string{}, ids: map[string]int64{}, calls: map[int64]*models.Call{}, spans: map[int64][]span{}, lines: map[int64]string{}}
 	for _, a := range agents {
 		h.names[a.Identity] = a.Name
 		h.byID[a.ID] = a.Name
+		h.ids[a.Identity] = a.ID
 	}
 	return h, nil
 }
@@ -178,9 +181,9 @@ type span struct {
 	first, last int64
 }
 
-// load reads a call and when each agent took part in it, once.
-func (h *history) load(ctx context.Context, callID int64) error {
-	if _, done := h.spans[callID]; done {
+// loadCall reads a call, once.
+func (h *history) loadCall(ctx context.Context, callID int64) error {
+	if _, done := h.calls[callID]; done {
 		return nil
 	}
 	c, err := models.CallByID(ctx, h.v.DB, callID)
@@ -188,42 +191,68 @@ func (h *history) load(ctx context.Context, callID int64) error {
 		return err
 	}
 	h.calls[callID] = c
+	return nil
+}
+
+// loadSpans reads when each agent took part in a call, once: only an
+// agent's lines need it, never the board's.
+func (h *history) loadSpans(ctx context.Context, callID int64) error {
+	if _, done := h.spans[callID]; done {
+		return nil
+	}
 	events, err := models.EventsForCall(ctx, h.v.DB, callID)
 	if err != nil {
 		return err
 	}
-	h.spans[callID] = spansOf(events)
+	h.spans[callID] = spansOf(events, h.ids)
 	return nil
 }
 
 // spansOf works out, from a call's events in id order, when each agent was
-// part of it. An agent offered a call who declined it, or who left it,
-// must not go on hearing about it: what happens next is another agent's
-// call. An event that only names an agent out of a span (their own
-// transfer failing after they left, say) is theirs to see, but opens
-// nothing.
-func spansOf(events []models.Event) []span {
+// part of it (ids maps identities to agent ids). An agent offered a call
+// who declined it, or who left it, must not go on hearing about it: what
+// happens next is another agent's call. A colleague a call is transferred
+// to takes part from the transfer's start, and stops if it fails. An event
+// that only names an agent out of a span (their own transfer failing after
+// they left, say) is theirs to see, but opens nothing.
+func spansOf(events []models.Event, ids map[string]int64) []span {
 	spans := []span{}
 	open := map[int64]int{} // agent -> index of their open span
+	begin := func(agent, at int64) {
+		if _, ok := open[agent]; !ok && agent != 0 {
+			open[agent] = len(spans)
+			spans = append(spans, span{agent: agent, first: at})
+		}
+	}
+	end := func(agent, at int64) {
+		if i, ok := open[agent]; ok {
+			spans[i].last = at
+			delete(open, agent)
+		}
+	}
 	for _, ev := range events {
 		switch ev.Kind {
 		case callflow.EventCallOffered, callflow.EventCallAnswered, callflow.EventParticipantJoined, callflow.EventTransferCompleted:
-			if ev.AgentID == 0 {
-				continue
+			begin(ev.AgentID, ev.ID)
+		case callflow.EventTransferStarted:
+			var p struct {
+				To string `json:"to"`
 			}
-			if _, ok := open[ev.AgentID]; !ok {
-				open[ev.AgentID] = len(spans)
-				spans = append(spans, span{agent: ev.AgentID, first: ev.ID})
+			if json.Unmarshal([]byte(ev.Payload), &p) == nil {
+				begin(ids[p.To], ev.ID)
+			}
+		case callflow.EventTransferFailed:
+			var p struct {
+				ToAgent int64 `json:"to_agent"`
+			}
+			if json.Unmarshal([]byte(ev.Payload), &p) == nil {
+				end(p.ToAgent, ev.ID)
 			}
 		case callflow.EventOfferMissed, callflow.EventParticipantLeft:
-			if i, ok := open[ev.AgentID]; ok && ev.AgentID != 0 {
-				spans[i].last = ev.ID
-				delete(open, ev.AgentID)
-			}
+			end(ev.AgentID, ev.ID)
 		case callflow.EventCallEnded:
-			for agent, i := range open {
-				spans[i].last = ev.ID
-				delete(open, agent)
+			for agent := range open {
+				end(agent, ev.ID)
 			}
 		}
 	}
@@ -243,7 +272,7 @@ func (h *history) visible(ctx context.Context, aud Audience, ev models.Event) (b
 	if ev.AgentID == aud.AgentID {
 		return true, nil
 	}
-	if err := h.load(ctx, ev.CallID); err != nil {
+	if err := h.loadSpans(ctx, ev.CallID); err != nil {
 		return false, err
 	}
 	for _, s := range h.spans[ev.CallID] {
@@ -271,7 +300,7 @@ func (h *history) caller(ctx context.Context, callID int64) (string, error) {
 	if callID == 0 {
 		return "A caller", nil
 	}
-	if err := h.load(ctx, callID); err != nil {
+	if err := h.loadCall(ctx, callID); err != nil {
 		return "", err
 	}
 	c := h.calls[callID]
