@@ -107,24 +107,13 @@ func endedBy(call *models.Call) string {
 	return "customer"
 }
 
-// agentEnded is the reason given for a call an agent ended with Hang up.
+// agentEnded is the reason given for a call an agent ended with Hang up,
+// whichever of Twilio's reports of its end comes first.
 const agentEnded = "agent ended the call"
-
-// callerLeftReason is why a call ended when the caller's own call is over:
-// they hung up, unless an agent pressed Hang up, which ends the caller's
-// call too (and its end may be the first Twilio reports).
-func callerLeftReason(call *models.Call) string {
-	if call.EndedBy != "" && call.EndedBy != "customer" {
-		return agentEnded
-	}
-	return "caller hung up"
-}
 
 // endReason says in words why a call ended.
 func endReason(call *models.Call, ev ConferenceEvent) string {
 	switch {
-	case call.EndedBy != "" && call.EndedBy != "customer":
-		return agentEnded
 	case ev.Event == "participant-leave" || ev.CallSIDEnding == call.CallSID:
 		return "caller hung up"
 	case ev.ReasonEnded == "last-participant-left":

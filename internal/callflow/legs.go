@@ -77,7 +77,7 @@ func (s *Service) callerGone(ctx context.Context, callID int64) {
 		if err != nil {
 			return err
 		}
-		return s.endCall(ctx, tx, rec, &f, call, callerLeftReason(call), endedBy(call))
+		return s.endCall(ctx, tx, rec, &f, call, "caller hung up", endedBy(call))
 	})
 	if err != nil {
 		s.log.Error("callflow: ending a call whose caller left", "call", callID, "err", err)
@@ -232,7 +232,7 @@ func (s *Service) CallStatus(ctx context.Context, st CallStatus) error {
 				// its way (the caller's leaving ends it too) says who.
 				return err
 			}
-			return s.endCall(ctx, tx, rec, &f, call, callerLeftReason(call), "customer")
+			return s.endCall(ctx, tx, rec, &f, call, "caller hung up", "customer")
 		}
 		if call, err = models.LockCall(ctx, tx, leg.CallID); err != nil {
 			return err
@@ -581,10 +581,14 @@ func (s *Service) endCall(ctx context.Context, tx bun.Tx, rec *recorder, f *foll
 	now := s.now()
 	call.State = models.CallEnded
 	call.EndedAt = now
-	call.EndReason = reason
-	if call.EndedBy == "" {
+	if call.EndedBy != "" && call.EndedBy != "customer" {
+		// Set before the end was reported: an agent pressed Hang up, and
+		// that is why, whichever report of the end came first.
+		reason = agentEnded
+	} else if call.EndedBy == "" {
 		call.EndedBy = endedBy
 	}
+	call.EndReason = reason
 	call.CustomerOnHold = false
 	if err := models.UpdateCall(ctx, tx, call, "state", "ended_at", "end_reason", "ended_by", "customer_on_hold"); err != nil {
 		return err
