@@ -127,6 +127,7 @@ func (h *Handlers) render(c echo.Context, status int, comp templ.Component) erro
 	}
 	// Only a full page opens an event stream that resumes from here; a
 	// fragment answering an htmx action needs no query for it.
+	rd.LastEventID = -1
 	if !isFragmentRequest(c) {
 		if id, err := models.LatestEventID(c.Request().Context(), h.DB); err == nil {
 			rd.LastEventID = id

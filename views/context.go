@@ -28,8 +28,10 @@ type RequestData struct {
 	Simulator bool
 	// Agent is the signed-in user, nil on the sign-in page.
 	Agent *callflow.AgentSummary
-	// LastEventID is the newest event when the page was rendered; its
-	// stream resumes from there, so nothing between the two is missed.
+	// LastEventID is the newest event when the page was rendered (0 when
+	// there is none yet); its stream resumes from there, so nothing between
+	// the two is missed. Negative when it could not be read: the stream
+	// then starts from the state as it is when it opens.
 	LastEventID int64
 }
 
@@ -93,10 +95,10 @@ func now(ctx context.Context) time.Time {
 // already reflects.
 func eventsURL(ctx context.Context) string {
 	u := url(ctx, "events")
-	// Always given, 0 included: a page rendered before the first event
-	// must still be sent whatever happens before its stream opens.
-	if u != "" {
-		u += "?last=" + strconv.FormatInt(max(requestData(ctx).LastEventID, 0), 10)
+	// Given whenever known, 0 included: a page rendered before the first
+	// event must still be sent whatever happens before its stream opens.
+	if id := requestData(ctx).LastEventID; id >= 0 && u != "" {
+		u += "?last=" + strconv.FormatInt(id, 10)
 	}
 	return u
 }
