@@ -14,8 +14,8 @@ import (
 // real pages: each iteration is one warm transfer watched by two agents
 // and a manager, every update timed from the action that caused it (see
 // updates.after). It reports the median, the 99th percentile and the
-// slowest of all the iterations' updates, in milliseconds; the issue asks
-// for every update within 2 s. Each update is also in latencies.txt beside
+// slowest of all the iterations' updates, in milliseconds; the target is
+// every update within 2 s. Each update is also in latencies.txt beside
 // the screenshots.
 //
 //	go test -run '^$' -bench BrowserUpdates -benchtime 5x ./internal/browser/
