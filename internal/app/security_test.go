@@ -225,7 +225,11 @@ func TestBadInputChangesNothing(t *testing.T) {
 		// Encoded properly, so the server reads the value "%zz\x00".
 		{"garbage agent name", alice, "/calls/" + id + "/transfer", url.Values{"to": {"%zz\x00"}}, "", 400},
 		// What curl -d 'to=%zz' sends: the body is not valid form encoding.
+		// It is refused whole, a good field before the broken part
+		// included (read by halves, these would answer 409 and 200).
 		{"broken form encoding", alice, "/calls/" + id + "/transfer", nil, "to=%zz", 400},
+		{"broken form encoding after a colleague", alice, "/calls/" + id + "/transfer", nil, "to=carol&x=%zz", 400},
+		{"broken form encoding after a presence", carol, "/presence", nil, "presence=available&%zz", 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -238,6 +242,9 @@ func TestBadInputChangesNothing(t *testing.T) {
 			}
 			if status != tt.status || strings.TrimSpace(body) == "" {
 				t.Fatalf("status %d (%q), want %d with a message", status, body, tt.status)
+			}
+			if tt.raw != "" && !strings.Contains(body, "not valid form encoding") {
+				t.Fatalf("the answer %q does not say the body is malformed", body)
 			}
 		})
 	}
