@@ -1,13 +1,11 @@
 package browser_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +26,7 @@ type appServer struct {
 	addr   string
 	args   []string
 	getenv func(string) string
-	log    *lockedBuffer
+	log    *apptest.LockedBuffer
 
 	Env  *apptest.Env
 	stop context.CancelFunc
@@ -46,7 +44,7 @@ func startApp(t testing.TB) *appServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &appServer{t: t, addr: ln.Addr().String(), log: &lockedBuffer{}}
+	s := &appServer{t: t, addr: ln.Addr().String(), log: &apptest.LockedBuffer{}}
 	s.args = []string{
 		"-addr", s.addr, "-database-url", testdb.URL(t), "-session-secret", sessionSecret,
 		"-max-missed-offers", "0",
@@ -112,23 +110,6 @@ func (s *appServer) restart() {
 	s.serve(ln)
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // The Twilio account of the tests in Twilio mode.
 const (
 	twAccountSID = "AC0123456789abcdef0123456789abcdef"
@@ -166,7 +147,7 @@ func startTwilioApp(t testing.TB) (*appServer, *apptest.Env) {
 		"TWILIO_ACCOUNT_SID": twAccountSID, "TWILIO_AUTH_TOKEN": twAuthToken, "TWILIO_API_KEY": twAPIKey,
 		"TWILIO_API_SECRET": twAPISecret, "TWILIO_NUMBER": twNumber, "TWILIO_API_URL": simSrv.URL,
 	}
-	s := &appServer{t: t, addr: probe.Addr().String(), log: &lockedBuffer{}}
+	s := &appServer{t: t, addr: probe.Addr().String(), log: &apptest.LockedBuffer{}}
 	s.args = []string{
 		"-addr", s.addr, "-public-url", appURL, "-database-url", testdb.URL(t),
 		"-session-secret", sessionSecret, "-max-missed-offers", "0",

@@ -2,7 +2,6 @@ package faults_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -115,25 +114,8 @@ type instance struct {
 	URL    string
 	env    []string
 	cmd    *exec.Cmd
-	logs   *lockedBuffer
+	logs   *apptest.LockedBuffer
 	exited chan struct{}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func freeAddr(t *testing.T) string {
@@ -149,7 +131,7 @@ func freeAddr(t *testing.T) string {
 // newInstance prepares (but does not start) an instance on dbURL.
 func newInstance(t *testing.T, name, dbURL string, tw *twilio) *instance {
 	addr := freeAddr(t)
-	in := &instance{t: t, name: name, addr: addr, URL: "http://" + addr, logs: &lockedBuffer{}}
+	in := &instance{t: t, name: name, addr: addr, URL: "http://" + addr, logs: &apptest.LockedBuffer{}}
 	in.env = append(os.Environ(),
 		"WT_ADDR="+addr, "WT_PUBLIC_URL="+in.URL, "WT_DATABASE_URL="+dbURL, "WT_SESSION_SECRET="+secret,
 		"TWILIO_ACCOUNT_SID="+accountSID, "TWILIO_AUTH_TOKEN="+authToken, "TWILIO_API_KEY="+apiKey,
