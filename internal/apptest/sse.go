@@ -35,8 +35,20 @@ type Stream struct {
 // when it reconnects).
 func (c *Client) Stream(lastEventID int64) *Stream {
 	c.env.T.Helper()
+	return c.open("/events", lastEventID)
+}
+
+// StreamAt opens the event stream at src, a page's sse-connect URL (which
+// carries where the page's stream resumes), as the page itself does.
+func (c *Client) StreamAt(src string) *Stream {
+	c.env.T.Helper()
+	return c.open(src, 0)
+}
+
+func (c *Client) open(path string, lastEventID int64) *Stream {
+	c.env.T.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.env.URL+"/events", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.env.URL+path, nil)
 	req.Header.Set("Accept", "text/event-stream")
 	if lastEventID > 0 {
 		req.Header.Set("Last-Event-ID", strconv.FormatInt(lastEventID, 10))
@@ -50,7 +62,7 @@ func (c *Client) Stream(lastEventID int64) *Stream {
 	if resp.StatusCode != http.StatusOK {
 		cancel()
 		resp.Body.Close()
-		c.env.T.Fatalf("GET /events: status %d", resp.StatusCode)
+		c.env.T.Fatalf("GET %s: status %d", path, resp.StatusCode)
 	}
 	s := &Stream{resp: resp, events: make(chan SSEEvent, 1024), cancel: cancel}
 	go s.read()
