@@ -126,12 +126,17 @@ func (p *person) click(what, css string) {
 // returns the page's time just before the click: the cause of whatever the
 // click changes. The element is found and clicked in one step in the page:
 // a live fragment swapped in between finding a node and clicking it would
-// otherwise leave the click aimed at a node that is gone.
+// otherwise leave the click aimed at a node that is gone. An element that
+// acts through htmx is clicked only once htmx has set it up (on a slow
+// machine the deferred script may still be loading), or the click would
+// do nothing.
 func (p *person) press(what, css string) time.Time {
 	p.t.Helper()
 	js := `(() => {
 		const el = document.querySelector(` + strconv.Quote(css) + `);
 		if (!el || el.disabled || el.offsetParent === null) return 0;
+		const acts = el.closest("[hx-post],[hx-get],[hx-put],[hx-patch],[hx-delete]");
+		if (acts && !(acts["htmx-internal-data"] && acts["htmx-internal-data"].initHash)) return 0;
 		const at = Date.now();
 		el.click();
 		return at;
