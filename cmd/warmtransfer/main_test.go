@@ -73,26 +73,10 @@ func TestSimulatorModeRingsTheSignedInAgent(t *testing.T) {
 		t.Fatalf("demo accounts not printed: %v", passwords)
 	}
 
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	resp, err := browser.Get(base + "/signin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, _ := goquery.NewDocumentFromReader(resp.Body)
-	resp.Body.Close()
-	token, _ := doc.Find(`input[name="csrf"]`).Attr("value")
-	resp, err = browser.PostForm(base+"/signin", url.Values{"identity": {"alice"}, "password": {passwords["alice"]}, "csrf": {token}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.Request.URL.Path != "/agent" {
-		t.Fatalf("signing in landed on %s", resp.Request.URL)
-	}
+	signInAlice(t, base, passwords["alice"])
 
 	// curl -X POST localhost:8080/sim/calls -d From=+15551230001
-	resp, err = http.PostForm(base+"/sim/calls", url.Values{"From": {"+15551230001"}})
+	resp, err := http.PostForm(base+"/sim/calls", url.Values{"From": {"+15551230001"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,23 +297,7 @@ func TestBinaryShutsDownWithStreamsOpen(t *testing.T) {
 		t.Fatalf("no demo account printed for alice: %v", passwords)
 	}
 
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, Timeout: apptest.WaitLimit}
-	resp, err := browser.Get(base + "/signin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, _ := goquery.NewDocumentFromReader(resp.Body)
-	resp.Body.Close()
-	token, _ := doc.Find(`input[name="csrf"]`).Attr("value")
-	resp, err = browser.PostForm(base+"/signin", url.Values{"identity": {"alice"}, "password": {passwords["alice"]}, "csrf": {token}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.Request.URL.Path != "/agent" {
-		t.Fatalf("signing in landed on %s", resp.Request.URL)
-	}
+	jar := signInAlice(t, base, passwords["alice"])
 
 	// Streams have no time limit: they stay open until the server ends them.
 	console := openSSE(t, &http.Client{Jar: jar}, base+"/events")
@@ -338,7 +306,7 @@ func TestBinaryShutsDownWithStreamsOpen(t *testing.T) {
 	// curl -X POST localhost:8080/sim/calls -d From=+15551230001 sends the
 	// body as it is: the '+' is not encoded, and form decoding reads it as
 	// a space.
-	resp, err = http.Post(base+"/sim/calls", "application/x-www-form-urlencoded", strings.NewReader("From=+15551230001"))
+	resp, err := http.Post(base+"/sim/calls", "application/x-www-form-urlencoded", strings.NewReader("From=+15551230001"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,4 +362,28 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// signInAlice signs alice in through the sign-in form with the password
+// the app printed, as a browser would, and returns her cookies.
+func signInAlice(t *testing.T, base, password string) http.CookieJar {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: apptest.WaitLimit}
+	resp, err := browser.Get(base + "/signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := goquery.NewDocumentFromReader(resp.Body)
+	resp.Body.Close()
+	token, _ := doc.Find(`input[name="csrf"]`).Attr("value")
+	resp, err = browser.PostForm(base+"/signin", url.Values{"identity": {"alice"}, "password": {password}, "csrf": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/agent" {
+		t.Fatalf("signing in landed on %s", resp.Request.URL)
+	}
+	return jar
 }

@@ -50,18 +50,7 @@ func TestPGListenerPublishesEveryEventOnceInOrder(t *testing.T) {
 	// As the app does: the start first, then the writes and the listening,
 	// at once.
 	l := &PGListener{DatabaseURL: dbURL, DB: db, Broker: b}
-	if err := l.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	listening := make(chan struct{})
-	go func() {
-		defer close(listening)
-		l.Run(ctx)
-	}()
-	defer func() {
-		cancel()
-		<-listening
-	}()
+	defer runListener(t, ctx, cancel, l)()
 
 	// Four writers, each committing its events one transaction at a time,
 	// so notifications arrive while the listener is reading. Every tenth
@@ -203,18 +192,7 @@ func TestPGListenerCatchesUpAfterItsConnectionIsKilled(t *testing.T) {
 	defer broker.Unsubscribe(sub)
 	warnings := make(chan string, 64)
 	l := &PGListener{DatabaseURL: listenURL.String(), DB: db, Broker: broker, Log: slog.New(recordHandler(warnings))}
-	if err := l.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	running := make(chan struct{})
-	go func() {
-		defer close(running)
-		l.Run(ctx)
-	}()
-	defer func() {
-		cancel()
-		<-running
-	}()
+	defer runListener(t, ctx, cancel, l)()
 	waitListening("the listener to LISTEN")
 
 	// Before the outage: published through notifications.
@@ -350,3 +328,21 @@ func (h recordHandler) Handle(_ context.Context, r slog.Record) error {
 
 func (h recordHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h recordHandler) WithGroup(string) slog.Handler      { return h }
+
+// runListener starts l as the app does (its start first, then listening in
+// the background) and returns what stops it: cancel, then wait for it.
+func runListener(t *testing.T, ctx context.Context, cancel context.CancelFunc, l *PGListener) (stop func()) {
+	t.Helper()
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	running := make(chan struct{})
+	go func() {
+		defer close(running)
+		l.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-running
+	}
+}
